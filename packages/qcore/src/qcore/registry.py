@@ -65,8 +65,9 @@ def get_solver(name: str, **init: Any) -> dimod.Sampler:
     factory = _load(name)
     reason = getattr(factory, "unavailable_reason", lambda: None)()
     if reason:
-        raise SolverUnavailable(f"solver {name!r} is unavailable: {reason}",
-                                extra=getattr(factory, "extra", None))
+        raise SolverUnavailable(
+            f"solver {name!r} is unavailable: {reason}", extra=getattr(factory, "extra", None)
+        )
     return factory(**init)
 
 

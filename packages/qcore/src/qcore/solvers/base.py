@@ -73,7 +73,9 @@ def check_time_limit(time_limit: object) -> float:
             f"time_limit: {time_limit!r} is not a number of seconds; pass e.g. time_limit=10."
         ) from None
     if not np.isfinite(value) or value <= 0:
-        raise InvalidProblem(f"time_limit: {time_limit!r}; it must be a positive number of seconds.")
+        raise InvalidProblem(
+            f"time_limit: {time_limit!r}; it must be a positive number of seconds."
+        )
     return value
 
 
