@@ -1,0 +1,456 @@
+"""QAOA (Farhi et al. 2014) on any BQM, simulated on PennyLane or Qiskit Aer, warm-startable.
+
+Every run here is a classical statevector SIMULATION of a gate-model circuit (``SampleSet.info``
+says so): it costs 2^n memory, hence the qubit guard (``max_qubits``, default 20; above it use
+``solver="decompose"`` with ``sub_solver="qaoa"``).
+
+One solve:
+1. the cost Hamiltonian of the model (``qcore.solvers.hamiltonian``: weights and linear terms);
+2. p layers ``U = prod_k exp(-i beta_k B) exp(-i gamma_k H)``; angles start from the fixed
+   angles of 3-regular Max-Cut (Wurtz & Lykov 2021) and a small grid at p = 1, then grow
+   layer by layer with INTERP (Zhou et al. 2020), each stage optimised by a scipy optimiser
+   on the exact expectation (statevector) or on a shot estimate;
+3. ``shots`` measurements; the SampleSet holds the measured bitstrings with their BQM energies.
+
+Warm start (Egger, Marecek, Woerner 2021): from a classical solution (any registered solver,
+or given samples) or the box relaxation ("relaxed"), each value ``c_i`` in [0, 1] is clipped to
+``[eps, 1 - eps]`` (the regularisation), the initial state is ``prod_i RY(theta_i)|0>`` with
+``theta_i = 2 asin(sqrt(c_i))``, and the mixer is the one whose ground state that is,
+``RY(theta_i) RZ(-2 beta) RY(-theta_i)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import dimod
+import numpy as np
+from scipy.optimize import minimize
+
+from qcore.errors import InvalidProblem, ProblemTooLarge, SolverUnavailable
+from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.hamiltonian import CostHamiltonian, cost_hamiltonian
+
+__all__ = [
+    "FIXED_ANGLES_3REG",
+    "QAOACircuit",
+    "QAOASolver",
+    "fixed_angles",
+    "interp_angles",
+    "make_backend",
+    "warm_start_thetas",
+]
+
+DEFAULT_MAX_QUBITS = 20
+SIMULATION_NOTE = (
+    "classical statevector simulation of a gate-model QAOA circuit (no quantum hardware)"
+)
+
+# Wurtz & Lykov, "The fixed angle conjecture for QAOA on regular MaxCut graphs" (PRA 104,
+# 052419, 2021), 3-regular graphs, in their convention (maximise the cut C, e^{-i gamma C}).
+# Guaranteed approximation ratios: 0.6925, 0.7559, 0.7923, 0.8167.
+FIXED_ANGLES_3REG: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    1: ((0.616,), (0.393,)),
+    2: ((0.488, 0.898), (0.555, 0.293)),
+    3: ((0.41787832, 0.79214776, 0.93232948), (0.60032889, 0.45241986, 0.23511412)),
+    4: (
+        (0.40718406, 0.77873346, 0.97786102, 1.14390016),
+        (0.59413038, 0.44061878, 0.31250151, 0.16312574),
+    ),
+}
+P1_GRID_GAMMA = (0.15, 0.35, 0.6, 0.9)
+P1_GRID_BETA = (-0.6, -0.35, -0.15, 0.15, 0.35, 0.6)
+
+
+@dataclass(frozen=True)
+class QAOACircuit:
+    """What a backend simulates: the cost Hamiltonian, the depth, and the warm start if any."""
+
+    hamiltonian: CostHamiltonian
+    p: int
+    warm_thetas: np.ndarray | None = None  # RY angle per qubit; None: |+>^n and the X mixer
+
+
+class QAOABackend(Protocol):
+    name: str
+
+    def expectation(self, gammas: np.ndarray, betas: np.ndarray) -> float: ...
+
+    def probabilities(self, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray: ...
+
+    def sample(
+        self, gammas: np.ndarray, betas: np.ndarray, shots: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def fixed_angles(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed angles in qcore's convention (minimise ``H``, mixer ``exp(-i beta X)``).
+
+    Minimising ``H = -C + const`` with ``exp(-i gamma H)`` is the complex conjugate of the
+    paper's circuit with ``beta -> -beta``, so the table's betas change sign. Above p = 4 the
+    p = 4 angles are stretched with INTERP.
+    """
+    p = check_positive_int("p", p)
+    top = min(p, max(FIXED_ANGLES_3REG))
+    g, b = FIXED_ANGLES_3REG[top]
+    gammas, betas = np.asarray(g, dtype=np.float64), -np.asarray(b, dtype=np.float64)
+    while gammas.size < p:
+        gammas, betas = interp_angles(gammas, betas)
+    return gammas, betas
+
+
+def interp_angles(gammas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """INTERP (Zhou et al., PRX 10, 021067, 2020): angles for p + 1 layers from p layers."""
+
+    def grow(x: np.ndarray) -> np.ndarray:
+        p = x.size
+        padded = np.concatenate([[0.0], x, [0.0]])
+        i = np.arange(1, p + 2)
+        return (i - 1) / p * padded[i - 1] + (p - i + 1) / p * padded[i]
+
+    return grow(np.asarray(gammas, dtype=np.float64)), grow(np.asarray(betas, dtype=np.float64))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def make_backend(name: str, circuit: QAOACircuit, *, device: str | None = None) -> QAOABackend:
+    """``"pennylane"``, ``"aer"`` or ``"auto"`` (PennyLane when installed, else Aer)."""
+    if name == "auto":
+        if _installed("pennylane"):
+            name = "pennylane"
+        elif _installed("qiskit_aer"):
+            name = "aer"
+        else:
+            raise SolverUnavailable(
+                "QAOA needs a circuit simulator: install one with "
+                'pip install "qcore[pennylane]" or pip install "qcore[aer]"',
+                extra="pennylane",
+            )
+    if name == "pennylane":
+        from qcore.solvers.qaoa_pennylane import PennyLaneBackend
+
+        return PennyLaneBackend(circuit, device=device)
+    if name == "aer":
+        if device is not None:
+            raise InvalidProblem(
+                f"device: {device!r} is a PennyLane device name; the Aer backend takes none."
+            )
+        from qcore.solvers.qaoa_aer import AerBackend
+
+        return AerBackend(circuit)
+    raise InvalidProblem(f"backend: {name!r}; use 'pennylane', 'aer' or 'auto'.")
+
+
+# -- warm start -------------------------------------------------------------------------
+def relaxed_solution(bqm: dimod.BinaryQuadraticModel, rng: np.random.Generator) -> np.ndarray:
+    """A local minimum of the box relaxation ``min x'Qx + c'x, x in [0, 1]^n`` (L-BFGS-B)."""
+    binary = bqm if bqm.vartype is dimod.BINARY else bqm.change_vartype("BINARY", inplace=False)
+    lin, (row, col, quad), _ = binary.to_numpy_vectors(variable_order=list(bqm.variables))
+    n = len(lin)
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        pair = quad * x[row] * x[col]
+        grad = np.asarray(lin, dtype=np.float64).copy()
+        np.add.at(grad, row, quad * x[col])
+        np.add.at(grad, col, quad * x[row])
+        return float(lin @ x + pair.sum()), grad
+
+    x0 = np.clip(0.5 + 0.05 * rng.standard_normal(n), 0.0, 1.0)
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * n)
+    return np.clip(np.asarray(res.x, dtype=np.float64), 0.0, 1.0)
+
+
+def _classical_values(
+    warm_start: object, bqm: dimod.BinaryQuadraticModel, seed: int, time_limit: float | None
+) -> tuple[np.ndarray, str]:
+    order = list(bqm.variables)
+    if isinstance(warm_start, str):
+        from qcore.registry import get_solver
+
+        kwargs: dict[str, Any] = {"seed": seed}
+        if time_limit is not None:
+            kwargs["time_limit"] = time_limit
+        ss = get_solver(warm_start).sample(bqm, **kwargs)
+        sample = ss.first.sample
+        values = np.asarray([sample[v] for v in order], dtype=np.float64)
+        source = f"solver {warm_start!r}"
+    else:
+        try:
+            array, labels = dimod.as_samples(warm_start)
+        except (TypeError, ValueError) as exc:
+            raise InvalidProblem(
+                f"warm_start: could not read as samples ({exc}); pass a solver name, "
+                "'relaxed', a dict {variable: value} or a SampleSet."
+            ) from None
+        if set(labels) != set(order):
+            raise InvalidProblem("warm_start: its variables do not match the model's variables.")
+        if isinstance(warm_start, dimod.SampleSet):
+            sample = warm_start.first.sample
+            values = np.asarray([sample[v] for v in order], dtype=np.float64)
+        else:
+            index = {v: i for i, v in enumerate(labels)}
+            values = np.asarray(array, dtype=np.float64)[0, [index[v] for v in order]]
+        source = "given sample"
+    if bqm.vartype is dimod.SPIN:
+        if not set(np.unique(values).tolist()) <= {-1.0, 1.0}:
+            raise InvalidProblem("warm_start: a SPIN model needs values in {-1, +1}.")
+        values = (values + 1.0) / 2.0
+    elif not np.all((values >= 0.0) & (values <= 1.0)):
+        raise InvalidProblem("warm_start: a BINARY model needs values in [0, 1].")
+    return values, source
+
+
+def warm_start_thetas(values: np.ndarray, epsilon: float) -> np.ndarray:
+    """RY angles ``2 asin(sqrt(c))`` of the regularised values ``c = clip(values, eps, 1-eps)``."""
+    c = np.clip(np.asarray(values, dtype=np.float64), epsilon, 1.0 - epsilon)
+    return 2.0 * np.arcsin(np.sqrt(c))
+
+
+class _Expired(Exception):
+    pass
+
+
+@dataclass
+class _Tracker:
+    """Keeps the best point an objective has seen, and stops it at the deadline."""
+
+    fun: Callable[[np.ndarray], float]
+    deadline: Deadline
+    reserve: float
+    best_x: np.ndarray | None = None
+    best_f: float = math.inf
+    nfev: int = 0
+
+    def __call__(self, x: np.ndarray) -> float:
+        if self.best_x is not None and self.deadline.remaining() < self.reserve:
+            raise _Expired
+        f = self.fun(np.asarray(x, dtype=np.float64))
+        self.nfev += 1
+        if f < self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=np.float64)
+        return f
+
+
+class QAOASolver(QcoreSampler):
+    """QAOA on a simulated gate-model device (PennyLane or Qiskit Aer), p layers, warm-startable.
+
+    Parameters (all keyword): ``p`` (layers, 1), ``backend`` ("auto" | "pennylane" | "aer"),
+    ``device`` (PennyLane device name; default lightning.qubit when installed), ``shots``
+    (final measurements, 1024), ``optimizer`` (scipy method, "COBYLA"), ``maxiter`` (per
+    stage, 100), ``init`` ("interp" | "fixed" | "random"), ``angles`` (2p starting angles,
+    gammas then betas; ``maxiter=0`` evaluates them as given), ``expectation`` ("exact" |
+    "shots"), ``optimizer_shots`` (per evaluation in "shots" mode, 1024), ``warm_start``
+    (solver name, "relaxed", or samples), ``warm_start_epsilon`` (0.25), ``max_qubits`` (20).
+    """
+
+    name: ClassVar[str] = "qaoa"
+    extra: ClassVar[str | None] = "pennylane"
+    solver_parameters: ClassVar[dict[str, list]] = {
+        "p": [],
+        "backend": [],
+        "device": [],
+        "shots": [],
+        "optimizer": [],
+        "maxiter": [],
+        "init": [],
+        "angles": [],
+        "expectation": [],
+        "optimizer_shots": [],
+        "warm_start": [],
+        "warm_start_epsilon": [],
+        "max_qubits": [],
+    }
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if _installed("pennylane") or _installed("qiskit_aer"):
+            return None
+        return (
+            "no circuit simulator is installed; install one with "
+            'pip install "qcore[pennylane]" or pip install "qcore[aer]"'
+        )
+
+    def _sample(
+        self,
+        bqm: dimod.BinaryQuadraticModel,
+        *,
+        p: int = 1,
+        backend: str = "auto",
+        device: str | None = None,
+        shots: int = 1024,
+        optimizer: str = "COBYLA",
+        maxiter: int = 100,
+        init: str = "interp",
+        angles: Sequence[float] | None = None,
+        expectation: str = "exact",
+        optimizer_shots: int = 1024,
+        warm_start: object = None,
+        warm_start_epsilon: float = 0.25,
+        max_qubits: int = DEFAULT_MAX_QUBITS,
+        seed: int | None = None,
+        time_limit: float | None = None,
+    ) -> dimod.SampleSet:
+        deadline = Deadline(time_limit)
+        p = check_positive_int("p", p)
+        shots = check_positive_int("shots", shots)
+        optimizer_shots = check_positive_int("optimizer_shots", optimizer_shots)
+        max_qubits = check_positive_int("max_qubits", max_qubits)
+        if isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 0:
+            raise InvalidProblem(f"maxiter: {maxiter!r}; it must be an integer >= 0.")
+        if init not in ("interp", "fixed", "random"):
+            raise InvalidProblem(f"init: {init!r}; use 'interp', 'fixed' or 'random'.")
+        if expectation not in ("exact", "shots"):
+            raise InvalidProblem(f"expectation: {expectation!r}; use 'exact' or 'shots'.")
+        if not 0.0 <= float(warm_start_epsilon) <= 0.5:
+            raise InvalidProblem(
+                f"warm_start_epsilon: {warm_start_epsilon!r}; it must lie in [0, 0.5]."
+            )
+        n = bqm.num_variables
+        if n > max_qubits:
+            raise ProblemTooLarge(
+                f"QAOA here is a statevector simulation limited to max_qubits={max_qubits} "
+                f"qubits (memory 2^n); the model has {n} variables. Use solver='decompose' "
+                "with sub_solver='qaoa' and sub_size <= max_qubits, or raise max_qubits."
+            )
+        start_angles = None
+        if angles is not None:
+            start_angles = np.asarray(angles, dtype=np.float64).ravel()
+            if start_angles.size != 2 * p or not np.all(np.isfinite(start_angles)):
+                raise InvalidProblem(
+                    f"angles: expected 2p = {2 * p} finite numbers (gammas then betas), "
+                    f"got {start_angles.size}."
+                )
+        rng = make_rng(seed)
+        ham = cost_hamiltonian(bqm)
+
+        warm_info: dict[str, Any] | None = None
+        thetas = None
+        if warm_start is not None:
+            wseed = int(rng.integers(0, 2**31 - 1))
+            if isinstance(warm_start, str) and warm_start == "relaxed":
+                values, source = relaxed_solution(bqm, np.random.default_rng(wseed)), "relaxed"
+            else:
+                budget = None if time_limit is None else 0.25 * time_limit
+                values, source = _classical_values(warm_start, bqm, wseed, budget)
+            thetas = warm_start_thetas(values, float(warm_start_epsilon))
+            warm_info = {"source": source, "epsilon": float(warm_start_epsilon)}
+            if np.all((values == 0.0) | (values == 1.0)):
+                bits = values.astype(np.int8)[None, :]
+                warm_info["energy"] = float(ham.energies(bits)[0])
+
+        scale = ham.scale
+        reserve = 0.0 if time_limit is None else 0.15 * time_limit
+        stages: list[dict[str, Any]] = []
+
+        def backend_for(depth: int) -> QAOABackend:
+            return make_backend(backend, QAOACircuit(ham, depth, thetas), device=device)
+
+        def objective_for(be: QAOABackend, depth: int, eval_seed: int) -> Callable:
+            def f(x: np.ndarray) -> float:
+                gammas, betas = x[:depth] / scale, x[depth:]
+                if expectation == "exact":
+                    return be.expectation(gammas, betas)
+                rows, counts = be.sample(gammas, betas, optimizer_shots, eval_seed)
+                return float(ham.energies(rows) @ counts / counts.sum())
+
+            return f
+
+        def optimise(be: QAOABackend, depth: int, x0: np.ndarray) -> np.ndarray:
+            tracker = _Tracker(
+                objective_for(be, depth, int(rng.integers(0, 2**31 - 1))), deadline, reserve
+            )
+            tracker(x0)
+            if maxiter > 0:
+                options: dict[str, Any] = {"maxiter": maxiter}
+                if optimizer.upper() == "COBYLA":
+                    options["rhobeg"] = 0.1
+                try:
+                    minimize(tracker, x0, method=optimizer, options=options)
+                except _Expired:
+                    pass
+                except ValueError as exc:
+                    if "method" in str(exc).lower():
+                        raise InvalidProblem(f"optimizer: {optimizer!r} ({exc}).") from None
+                    raise
+            assert tracker.best_x is not None
+            stages.append({"p": depth, "expectation": tracker.best_f, "nfev": tracker.nfev})
+            return tracker.best_x
+
+        def p1_start(be: QAOABackend) -> np.ndarray:
+            g, b = fixed_angles(1)
+            candidates = [np.concatenate([g, b])]
+            candidates += [np.array([gg, bb]) for gg in P1_GRID_GAMMA for bb in P1_GRID_BETA]
+            values = []
+            for x in candidates:
+                if deadline.remaining() < reserve and values:
+                    break
+                values.append(objective_for(be, 1, 0)(x))
+            return candidates[int(np.argmin(values))]
+
+        if start_angles is not None:
+            be = backend_for(p)
+            x = np.concatenate([start_angles[:p] * scale, start_angles[p:]])
+            x = optimise(be, p, x)
+        elif init == "random":
+            be = backend_for(p)
+            x0 = np.concatenate([rng.uniform(0.0, 1.0, p), rng.uniform(-0.8, 0.8, p)])
+            x = optimise(be, p, x0)
+        elif init == "fixed":
+            be = backend_for(p)
+            g, b = fixed_angles(p)
+            x = optimise(be, p, np.concatenate([g, b]))
+        else:  # interp
+            be = backend_for(1)
+            x = optimise(be, 1, p1_start(be))
+            for depth in range(2, p + 1):
+                if deadline.remaining() < reserve:
+                    g, b = x[: depth - 1], x[depth - 1 :]
+                    while g.size < p:
+                        g, b = interp_angles(g, b)
+                    be, x = backend_for(p), np.concatenate([g, b])
+                    break
+                g, b = interp_angles(x[: depth - 1], x[depth - 1 :])
+                be = backend_for(depth)
+                x = optimise(be, depth, np.concatenate([g, b]))
+        depth = x.size // 2
+        gammas, betas = x[:depth] / scale, x[depth:]
+
+        rows, counts = be.sample(gammas, betas, shots, int(rng.integers(0, 2**31 - 1)))
+        samples = ham.bits_to_samples(rows)
+        sampleset = dimod.SampleSet.from_samples_bqm(
+            (samples, ham.variables), bqm, num_occurrences=counts
+        )
+        final = stages[-1]["expectation"] if stages else float("nan")
+        sampleset.info.update(
+            {
+                "solver": self.name,
+                "simulated": True,
+                "note": SIMULATION_NOTE,
+                "backend": be.name,
+                "p": depth,
+                "gammas": [float(v) for v in gammas],
+                "betas": [float(v) for v in betas],
+                "expectation": float(final),
+                "expectation_mode": expectation,
+                "stages": stages,
+                "shots": shots,
+                "num_qubits": n,
+                "warm_start": warm_info,
+                "proven_optimal": False,
+            }
+        )
+        return sampleset
+
+
+def labels_in_qubit_order(bqm: dimod.BinaryQuadraticModel) -> list[Hashable]:
+    """The variable carried by each qubit (qubit ``i`` -> ``labels[i]``)."""
+    return cost_hamiltonian(bqm).variables
