@@ -1,0 +1,281 @@
+"""``qcore bench``: our solvers beside the field's baselines, at the same wall-clock budget.
+
+Suites (each reads the instance files from ``--data``, default ``../shared/data``):
+
+- ``gset``: Max-Cut on G-set. Solvers: ``auto`` (qcore portfolio), ``sa`` (dwave-samplers
+  simulated annealing, single process, its anneal length calibrated to fill the budget: the
+  strongest way to spend a budget on it), ``tabu`` (dwave-samplers MST2 tabu with the budget as
+  its timeout) and ``sb-pypi`` (the ``simulated-bifurcation`` package, discrete SB, with the
+  budget as its timeout). Values are cuts; the gap is to the best-known cut.
+- ``beasley``: OR-Library bqp instances (maximise x'Qx); ``auto`` and ``sa``.
+- ``exact``: time for ``exact`` to prove the optimum of random models of 16 to 24 variables.
+
+Every run records an anytime trace (seconds, best value), from which the report derives the
+time to reach the target (within ``--target-gap`` of best-known) and the best value reached by
+fixed times: the time-to-target curve. Results go to JSON (``--out``) and a Markdown report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcore.io import read_beasley, read_gset
+from qcore.solve import solve
+from qcore.solvers.portfolio import _run_sa
+from qcore.validation import ising_arrays
+
+GSET_BEST = {"G1": 11624, "G2": 11620, "G3": 11622, "G11": 564, "G12": 556, "G14": 3064,
+             "G15": 3050, "G22": 13359, "G43": 6660, "G55": 10299}
+BQP_BEST = {
+    "bqp250": [45607, 44810, 49037, 41274, 47961, 41014, 46757, 35726, 48916, 40442],
+    "bqp500": [116586, 128339, 130812, 130097, 125487, 121772, 122201, 123559, 120798, 130619],
+}
+CHECKPOINTS = (1.0, 3.0, 10.0, 30.0)
+
+
+@dataclass
+class Run:
+    suite: str
+    instance: str
+    solver: str
+    seed: int
+    budget_s: float
+    value: float  # in the instance's own sense (cut, x'Qx), higher is better
+    best_known: float
+    wall_s: float
+    trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, best value)
+
+    @property
+    def gap(self) -> float:
+        return (self.best_known - self.value) / abs(self.best_known)
+
+    def time_to(self, target: float) -> float | None:
+        for seconds, value in self.trace:
+            if value >= target - 1e-9:
+                return seconds
+        return None
+
+
+def _energy_trace(trace: list, to_value: Callable[[float], float]) -> list[tuple[float, float]]:
+    out, best = [], -np.inf
+    for item in trace:
+        seconds, energy = float(item[0]), float(item[1])
+        value = to_value(energy)
+        if value > best:
+            best = value
+            out.append((seconds, value))
+    return out
+
+
+def run_auto(bqm, budget, seed, to_value):
+    result = solve(bqm, "auto", time_limit=budget, seed=seed)
+    return to_value(result.energy), result.wall_s, _energy_trace(
+        result.sampleset.info["trace"], to_value)
+
+
+def run_sa(bqm, budget, seed, to_value):
+    start = time.perf_counter()
+    out = _run_sa(bqm, budget, seed)
+    return to_value(out["sampleset"].first.energy), time.perf_counter() - start, _energy_trace(
+        out["trace"], to_value)
+
+
+def run_tabu(bqm, budget, seed, to_value):
+    from dwave.samplers import TabuSampler
+
+    start = time.perf_counter()
+    ss = TabuSampler().sample(bqm, num_reads=1, timeout=int(budget * 1000), seed=seed)
+    wall = time.perf_counter() - start
+    value = to_value(ss.first.energy)
+    return value, wall, [(wall, value)]
+
+
+def run_sb_pypi(bqm, budget, seed, to_value):
+    import simulated_bifurcation as sbp
+    import torch
+
+    arrays = ising_arrays(bqm)
+    matrix = torch.tensor(0.5 * arrays.J.toarray(), dtype=torch.float32)
+    vector = torch.tensor(arrays.h, dtype=torch.float32)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its ConvergenceWarning when stopped by the timeout
+        spins, _ = sbp.minimize(matrix, vector, domain="spin", mode="discrete", agents=128,
+                                max_steps=100_000, verbose=False, timeout=budget)
+    wall = time.perf_counter() - start
+    energy = float(arrays.energies(spins.numpy()[None, :])[0])
+    value = to_value(energy)
+    return value, wall, [(wall, value)]
+
+
+RUNNERS = {"auto": run_auto, "sa": run_sa, "tabu": run_tabu, "sb-pypi": run_sb_pypi}
+
+
+def bench_gset(data: Path, instances, solvers, budget, seeds, log) -> list[Run]:
+    runs = []
+    for name in instances:
+        inst = read_gset(data / "gset" / f"{name}.txt")
+        for solver in solvers:
+            for seed in range(seeds):
+                value, wall, trace = RUNNERS[solver](inst.bqm, budget, seed, inst.cut_from_energy)
+                run = Run("gset", name, solver, seed, budget, value, GSET_BEST[name], wall, trace)
+                runs.append(run)
+                log(f"gset {name} {solver:8s} seed {seed}: cut {value:.0f} "
+                    f"(gap {100 * run.gap:.3f}%) in {wall:.1f} s")
+    return runs
+
+
+def bench_beasley(data: Path, sets, solvers, budget, seeds, log) -> list[Run]:
+    runs = []
+    for set_name in sets:
+        for inst in read_beasley(data / "bqp" / f"{set_name}.txt"):
+            best = BQP_BEST[set_name][inst.index - 1]
+            for solver in solvers:
+                for seed in range(seeds):
+                    value, wall, trace = RUNNERS[solver](inst.bqm, budget, seed, lambda e: -e)
+                    run = Run("beasley", inst.name, solver, seed, budget, value, best, wall, trace)
+                    runs.append(run)
+                    log(f"{inst.name} {solver:5s} seed {seed}: {value:.0f} "
+                        f"(gap {100 * run.gap:.4f}%) in {wall:.1f} s")
+    return runs
+
+
+def bench_exact(sizes, log) -> list[dict[str, Any]]:
+    from qcore.testing import random_bqm
+
+    rows = []
+    for n in sizes:
+        bqm = random_bqm(n, "SPIN", seed=n, density=0.5)
+        result = solve(bqm, "exact")
+        rows.append({"n": n, "states": 2**n, "wall_s": result.wall_s,
+                     "proven_optimal": result.proven_optimal})
+        log(f"exact n={n}: {result.wall_s:.2f} s, proven_optimal={result.proven_optimal}")
+    return rows
+
+
+def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> str:
+    lines = [f"Command: `{command}`", "",
+             f"Machine: {platform.machine()}, {_cores()} cores, Python {platform.python_version()}.",
+             ""]
+    by_suite: dict[str, list[Run]] = {}
+    for run in runs:
+        by_suite.setdefault(run.suite, []).append(run)
+    for suite, suite_runs in by_suite.items():
+        budget = suite_runs[0].budget_s
+        solvers = list(dict.fromkeys(r.solver for r in suite_runs))
+        instances = list(dict.fromkeys(r.instance for r in suite_runs))
+        lines += [f"### {suite}: median value over seeds at {budget:g} s "
+                  f"(gap to best-known; time to within {100 * target_gap:g}%)", "",
+                  "| instance | best-known | " + " | ".join(solvers) + " |",
+                  "|---|---|" + "---|" * len(solvers)]
+        for inst in instances:
+            cells = []
+            for solver in solvers:
+                rs = [r for r in suite_runs if r.instance == inst and r.solver == solver]
+                if not rs:
+                    cells.append("-")
+                    continue
+                med = statistics.median(r.value for r in rs)
+                target = rs[0].best_known * (1 - target_gap)
+                times = [r.time_to(target) for r in rs]
+                hit = [t for t in times if t is not None]
+                ttt = f"{statistics.median(hit):.1f} s" if len(hit) * 2 > len(rs) else "not reached"
+                gap = 100 * (rs[0].best_known - med) / abs(rs[0].best_known)
+                cells.append(f"{med:.0f} ({gap:.3f}%; {ttt}; {len(hit)}/{len(rs)} runs)")
+            lines.append(f"| {inst} | {suite_runs[0].best_known if False else _best(suite_runs, inst):.0f} | "
+                         + " | ".join(cells) + " |")
+        lines += ["", f"Time-to-target curve ({suite}): best value reached by each time, "
+                  "median over seeds, from each run's anytime trace "
+                  "(a solver that only answers at the end shows its value at the end).", "",
+                  "| instance | solver | " + " | ".join(f"{t:g} s" for t in CHECKPOINTS
+                                                       if t <= budget) + " |",
+                  "|---|---|" + "---|" * len([t for t in CHECKPOINTS if t <= budget])]
+        for inst in instances:
+            for solver in solvers:
+                rs = [r for r in suite_runs if r.instance == inst and r.solver == solver]
+                if not rs:
+                    continue
+                cells = []
+                for t in (t for t in CHECKPOINTS if t <= budget):
+                    vals = [max([v for s, v in r.trace if s <= t * 1.05] or [np.nan]) for r in rs]
+                    med = float(np.median(vals))
+                    cells.append("-" if np.isnan(med) else f"{med:.0f}")
+                lines.append(f"| {inst} | {solver} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if exact_rows:
+        lines += ["### exact: time to prove the optimum", "", "| variables | states | seconds |",
+                  "|---|---|---|"]
+        lines += [f"| {r['n']} | {r['states']:,} | {r['wall_s']:.2f} |" for r in exact_rows]
+    return "\n".join(lines) + "\n"
+
+
+def _best(runs, inst):
+    return next(r.best_known for r in runs if r.instance == inst)
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qcore bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=["gset", "beasley", "exact", "all"], default="all")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
+                        help="folder with gset/ and bqp/ (default ../shared/data)")
+    parser.add_argument("--gset", nargs="+", default=["G1", "G14", "G22", "G43", "G55"])
+    parser.add_argument("--bqp", nargs="+", default=["bqp250", "bqp500"])
+    parser.add_argument("--solvers", nargs="+", default=["auto", "sa", "tabu", "sb-pypi"],
+                        choices=list(RUNNERS))
+    parser.add_argument("--beasley-solvers", nargs="+", default=["auto", "sa"],
+                        choices=list(RUNNERS))
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds per G-set run")
+    parser.add_argument("--beasley-budget", type=float, default=10.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--target-gap", type=float, default=0.002)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/qcore.json"))
+    args = parser.parse_args(argv)
+    suites = {"gset", "beasley", "exact"} if args.suite == "all" else {args.suite}
+    if suites & {"gset", "beasley"} and not args.data.is_dir():
+        parser.error(f"--data: {args.data} is not a folder; point it at the folder holding "
+                     "gset/ and bqp/ (the repository's ../shared/data).")
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    runs: list[Run] = []
+    exact_rows: list[dict[str, Any]] = []
+    if "exact" in suites:
+        exact_rows = bench_exact([16, 20, 22, 24], log)
+    if "gset" in suites:
+        runs += bench_gset(args.data, args.gset, args.solvers, args.budget, args.seeds, log)
+    if "beasley" in suites:
+        runs += bench_beasley(args.data, args.bqp, args.beasley_solvers, args.beasley_budget,
+                              args.seeds, log)
+    command = "uv run qcore bench " + " ".join(argv if argv is not None else sys.argv[2:])
+    report = markdown(runs, exact_rows, args.target_gap, command.strip())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"runs": [asdict(r) for r in runs], "exact": exact_rows,
+                                    "command": command}, indent=1))
+    args.out.with_suffix(".md").write_text(report)
+    print(report)
+    return 0
+
+
+__all__ = ["main"]

@@ -1,0 +1,212 @@
+"""``auto``: pick or race solvers by size, density and time budget, then polish.
+
+- Up to ``exact_limit`` variables (default 20) it enumerates and proves the optimum.
+- Above that it races members in separate processes, one per core (``workers``): a single
+  simulated-annealing run whose sweep count is calibrated to fill the budget (one long anneal
+  beats many short ones on hard instances), and simulated bifurcation restarted with fresh
+  seeds until the budget is spent. With one worker only annealing runs.
+- The best samples of every member get a steepest-descent pass, and the lowest energy wins.
+
+``SampleSet.info`` says which member won, each member's best energy and time, and the
+improvement trace ``[(seconds, energy), ...]`` for time-to-target curves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, ClassVar
+
+import dimod
+import numpy as np
+from dwave.samplers import SimulatedAnnealingSampler
+from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
+
+from qcore.errors import InvalidProblem
+from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.bifurcation import SimulatedBifurcationSolver
+from qcore.solvers.classical import dwave_seed
+from qcore.solvers.exact import ExactSolver
+
+EXACT_LIMIT = 20
+MEMBERS = ("sa", "sb")
+
+
+def default_budget(bqm: dimod.BinaryQuadraticModel) -> float:
+    """Seconds to spend when the caller gives no ``time_limit``: grows with the model size."""
+    size = bqm.num_variables + bqm.num_interactions
+    return float(min(10.0, 0.5 + size / 5000))
+
+
+def _fill_budget(run, budget: float, first: int, cap: int, start: float):
+    """Calibrate on growing runs until one takes >= 3% of the budget (so per-call overhead and
+    timer noise are negligible), then spend what is left on runs as long as it allows."""
+    results, length = [], first
+    while True:
+        t0 = time.perf_counter()
+        result = run(length)
+        took = time.perf_counter() - t0
+        results.append((time.perf_counter() - start, result))
+        if took >= 0.03 * budget or length >= cap:
+            break
+        length *= 4
+    per_unit = took / length
+    while True:
+        left = budget - (time.perf_counter() - start)
+        length = min(cap, int(0.85 * left / per_unit))
+        if length < first:
+            break
+        t0 = time.perf_counter()
+        results.append((None, run(length)))
+        results[-1] = (time.perf_counter() - start, results[-1][1])
+        per_unit = max(per_unit, (time.perf_counter() - t0) / length)
+    return results
+
+
+def _run_sa(bqm: dimod.BinaryQuadraticModel, budget: float, seed: int) -> dict[str, Any]:
+    """Simulated annealing: anneals as long as the budget allows (one long anneal beats many
+    short ones on hard instances), restarted if time is left."""
+    start = time.perf_counter()
+    sampler = SimulatedAnnealingSampler()
+    seeds = iter(range(seed, seed + 10**6))
+
+    def run(sweeps: int) -> dimod.SampleSet:
+        return sampler.sample(bqm, num_reads=1, num_sweeps=sweeps, seed=next(seeds) % 2**31)
+
+    runs = _fill_budget(run, budget, 100, 10_000_000, start)
+    return _collect(runs, {"anneals": len(runs)})
+
+
+def _run_sb(bqm: dimod.BinaryQuadraticModel, budget: float, seed: int) -> dict[str, Any]:
+    """Discrete simulated bifurcation (the variant that did best on G-set here), with a step
+    count calibrated to the budget, restarted with fresh seeds if time is left."""
+    start = time.perf_counter()
+    solver = SimulatedBifurcationSolver()
+    rng = np.random.default_rng(seed)
+
+    def run(steps: int) -> dimod.SampleSet:
+        return solver.sample(
+            bqm, variant="discrete", agents=32, max_steps=steps, num_reads=4,
+            seed=int(rng.integers(2**31 - 1)),
+            time_limit=max(budget - (time.perf_counter() - start), 1e-3),  # hard stop
+        )
+
+    runs = _fill_budget(run, budget, 100, 100_000, start)
+    return _collect(runs, {"runs": len(runs)})
+
+
+def _collect(runs: list, detail: dict[str, Any]) -> dict[str, Any]:
+    trace, best = [], np.inf
+    for t, ss in runs:
+        if ss.first.energy < best:
+            best = float(ss.first.energy)
+            trace.append((t, best))
+    merged = dimod.concatenate([ss for _, ss in runs]).aggregate()
+    return {"sampleset": merged.truncate(min(8, len(merged))), "trace": trace, "detail": detail}
+
+
+RUNNERS = {"sa": _run_sa, "sb": _run_sb}
+
+
+def _run_member(name: str, bqm: dimod.BinaryQuadraticModel, budget: float, seed: int):
+    started = time.perf_counter()
+    result = RUNNERS[name](bqm, budget, seed)
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def polish(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel, seed: int):
+    """Steepest descent from each sample: every returned state is a 1-flip local minimum."""
+    return DwaveSteepestDescent().sample(bqm, initial_states=sampleset, seed=seed)
+
+
+class AutoSolver(QcoreSampler):
+    """Portfolio: exact when small, otherwise SA and SB raced across cores, then polished."""
+
+    name: ClassVar[str] = "auto"
+    solver_parameters: ClassVar[dict[str, list]] = {
+        "workers": [],
+        "exact_limit": [],
+        "members": [],
+        "progress": [],
+    }
+
+    def _sample(
+        self,
+        bqm: dimod.BinaryQuadraticModel,
+        *,
+        workers: int | None = None,
+        exact_limit: int = EXACT_LIMIT,
+        members: tuple[str, ...] | None = None,
+        progress: bool = False,
+        seed: int | None = None,
+        time_limit: float | None = None,
+    ) -> dimod.SampleSet:
+        rng = make_rng(seed)
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
+        workers = check_positive_int("workers", workers)
+        if not isinstance(exact_limit, int) or not 0 <= exact_limit <= 26:
+            raise InvalidProblem(f"exact_limit: {exact_limit!r}; an integer in [0, 26].")
+        if members is None:
+            members = MEMBERS[: max(1, workers)]
+        unknown = [m for m in members if m not in RUNNERS]
+        if not members or unknown:
+            raise InvalidProblem(f"members: {unknown or members!r}; choose from {MEMBERS}.")
+        budget = time_limit if time_limit is not None else default_budget(bqm)
+        started = time.perf_counter()
+
+        if bqm.num_variables <= exact_limit:
+            ss = ExactSolver().sample(bqm)
+            ss.info.update({"winner": "exact", "budget_s": budget, "trace": [
+                (time.perf_counter() - started, float(ss.first.energy))]})
+            return ss
+
+        def say(text: str) -> None:
+            if progress:
+                print(f"[auto] {text}", file=sys.stderr, flush=True)
+
+        say(f"{bqm.num_variables} variables, {bqm.num_interactions} interactions; "
+            f"racing {', '.join(members)} for {budget:.1f} s on {workers} worker(s)")
+        seeds = [dwave_seed(rng) for _ in members]
+        member_budget = 0.92 * budget  # leave room for process start-up and the polish
+        if workers == 1 or len(members) == 1:
+            results = [_run_member(m, bqm, member_budget / len(members), s)
+                       for m, s in zip(members, seeds, strict=True)]
+        else:
+            context = mp.get_context("fork")
+            with ProcessPoolExecutor(max_workers=min(workers, len(members)),
+                                     mp_context=context) as pool:
+                futures = [pool.submit(_run_member, m, bqm, member_budget, s)
+                           for m, s in zip(members, seeds, strict=True)]
+                results = [f.result() for f in futures]
+
+        report, trace, polished = {}, [], []
+        for name, result in zip(members, results, strict=True):
+            ss = polish(result["sampleset"], bqm, seed=dwave_seed(rng))
+            polished.append((name, ss))
+            report[name] = {
+                "energy": float(ss.first.energy),
+                "before_polish": float(result["sampleset"].first.energy),
+                "wall_s": result["wall_s"],
+                **result["detail"],
+            }
+            trace += [(t, e, name) for t, e in result["trace"]]
+            say(f"{name}: energy {ss.first.energy:.6g} "
+                f"(before polish {result['sampleset'].first.energy:.6g}) in {result['wall_s']:.1f} s")
+        winner, _ = min(polished, key=lambda item: item[1].first.energy)
+        merged = dimod.concatenate([ss for _, ss in polished]).aggregate()
+        merged = merged.truncate(min(len(merged), 16))
+        trace.sort()
+        best_trace, best = [], np.inf
+        for t, e, name in trace:
+            if e < best:
+                best = e
+                best_trace.append((t, e, name))
+        best_trace.append((time.perf_counter() - started, float(merged.first.energy), winner))
+        merged.info.update({"winner": winner, "members": report, "budget_s": budget,
+                            "trace": best_trace, "workers": workers})
+        return merged
