@@ -35,8 +35,18 @@ from qcore.solve import solve
 from qcore.solvers.portfolio import _run_sa
 from qcore.validation import ising_arrays
 
-GSET_BEST = {"G1": 11624, "G2": 11620, "G3": 11622, "G11": 564, "G12": 556, "G14": 3064,
-             "G15": 3050, "G22": 13359, "G43": 6660, "G55": 10299}
+GSET_BEST = {
+    "G1": 11624,
+    "G2": 11620,
+    "G3": 11622,
+    "G11": 564,
+    "G12": 556,
+    "G14": 3064,
+    "G15": 3050,
+    "G22": 13359,
+    "G43": 6660,
+    "G55": 10299,
+}
 BQP_BEST = {
     "bqp250": [45607, 44810, 49037, 41274, 47961, 41014, 46757, 35726, 48916, 40442],
     "bqp500": [116586, 128339, 130812, 130097, 125487, 121772, 122201, 123559, 120798, 130619],
@@ -80,15 +90,21 @@ def _energy_trace(trace: list, to_value: Callable[[float], float]) -> list[tuple
 
 def run_auto(bqm, budget, seed, to_value):
     result = solve(bqm, "auto", time_limit=budget, seed=seed)
-    return to_value(result.energy), result.wall_s, _energy_trace(
-        result.sampleset.info["trace"], to_value)
+    return (
+        to_value(result.energy),
+        result.wall_s,
+        _energy_trace(result.sampleset.info["trace"], to_value),
+    )
 
 
 def run_sa(bqm, budget, seed, to_value):
     start = time.perf_counter()
     out = _run_sa(bqm, budget, seed)
-    return to_value(out["sampleset"].first.energy), time.perf_counter() - start, _energy_trace(
-        out["trace"], to_value)
+    return (
+        to_value(out["sampleset"].first.energy),
+        time.perf_counter() - start,
+        _energy_trace(out["trace"], to_value),
+    )
 
 
 def run_tabu(bqm, budget, seed, to_value):
@@ -114,8 +130,16 @@ def run_sb_pypi(bqm, budget, seed, to_value):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its ConvergenceWarning when stopped by the timeout
-        spins, _ = sbp.minimize(matrix, vector, domain="spin", mode="discrete", agents=128,
-                                max_steps=100_000, verbose=False, timeout=budget)
+        spins, _ = sbp.minimize(
+            matrix,
+            vector,
+            domain="spin",
+            mode="discrete",
+            agents=128,
+            max_steps=100_000,
+            verbose=False,
+            timeout=budget,
+        )
     wall = time.perf_counter() - start
     energy = float(arrays.energies(spins.numpy()[None, :])[0])
     value = to_value(energy)
@@ -134,8 +158,10 @@ def bench_gset(data: Path, instances, solvers, budget, seeds, log) -> list[Run]:
                 value, wall, trace = RUNNERS[solver](inst.bqm, budget, seed, inst.cut_from_energy)
                 run = Run("gset", name, solver, seed, budget, value, GSET_BEST[name], wall, trace)
                 runs.append(run)
-                log(f"gset {name} {solver:8s} seed {seed}: cut {value:.0f} "
-                    f"(gap {100 * run.gap:.3f}%) in {wall:.1f} s")
+                log(
+                    f"gset {name} {solver:8s} seed {seed}: cut {value:.0f} "
+                    f"(gap {100 * run.gap:.3f}%) in {wall:.1f} s"
+                )
     return runs
 
 
@@ -149,8 +175,10 @@ def bench_beasley(data: Path, sets, solvers, budget, seeds, log) -> list[Run]:
                     value, wall, trace = RUNNERS[solver](inst.bqm, budget, seed, lambda e: -e)
                     run = Run("beasley", inst.name, solver, seed, budget, value, best, wall, trace)
                     runs.append(run)
-                    log(f"{inst.name} {solver:5s} seed {seed}: {value:.0f} "
-                        f"(gap {100 * run.gap:.4f}%) in {wall:.1f} s")
+                    log(
+                        f"{inst.name} {solver:5s} seed {seed}: {value:.0f} "
+                        f"(gap {100 * run.gap:.4f}%) in {wall:.1f} s"
+                    )
     return runs
 
 
@@ -161,16 +189,25 @@ def bench_exact(sizes, log) -> list[dict[str, Any]]:
     for n in sizes:
         bqm = random_bqm(n, "SPIN", seed=n, density=0.5)
         result = solve(bqm, "exact")
-        rows.append({"n": n, "states": 2**n, "wall_s": result.wall_s,
-                     "proven_optimal": result.proven_optimal})
+        rows.append(
+            {
+                "n": n,
+                "states": 2**n,
+                "wall_s": result.wall_s,
+                "proven_optimal": result.proven_optimal,
+            }
+        )
         log(f"exact n={n}: {result.wall_s:.2f} s, proven_optimal={result.proven_optimal}")
     return rows
 
 
 def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> str:
-    lines = [f"Command: `{command}`", "",
-             f"Machine: {platform.machine()}, {_cores()} cores, Python {platform.python_version()}.",
-             ""]
+    lines = [
+        f"Command: `{command}`",
+        "",
+        f"Machine: {platform.machine()}, {_cores()} cores, Python {platform.python_version()}.",
+        "",
+    ]
     by_suite: dict[str, list[Run]] = {}
     for run in runs:
         by_suite.setdefault(run.suite, []).append(run)
@@ -178,10 +215,13 @@ def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> st
         budget = suite_runs[0].budget_s
         solvers = list(dict.fromkeys(r.solver for r in suite_runs))
         instances = list(dict.fromkeys(r.instance for r in suite_runs))
-        lines += [f"### {suite}: median value over seeds at {budget:g} s "
-                  f"(gap to best-known; time to within {100 * target_gap:g}%)", "",
-                  "| instance | best-known | " + " | ".join(solvers) + " |",
-                  "|---|---|" + "---|" * len(solvers)]
+        lines += [
+            f"### {suite}: median value over seeds at {budget:g} s "
+            f"(gap to best-known; time to within {100 * target_gap:g}%)",
+            "",
+            "| instance | best-known | " + " | ".join(solvers) + " |",
+            "|---|---|" + "---|" * len(solvers),
+        ]
         for inst in instances:
             cells = []
             for solver in solvers:
@@ -196,14 +236,18 @@ def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> st
                 ttt = f"{statistics.median(hit):.1f} s" if len(hit) * 2 > len(rs) else "not reached"
                 gap = 100 * (rs[0].best_known - med) / abs(rs[0].best_known)
                 cells.append(f"{med:.0f} ({gap:.3f}%; {ttt}; {len(hit)}/{len(rs)} runs)")
-            lines.append(f"| {inst} | {suite_runs[0].best_known if False else _best(suite_runs, inst):.0f} | "
-                         + " | ".join(cells) + " |")
-        lines += ["", f"Time-to-target curve ({suite}): best value reached by each time, "
-                  "median over seeds, from each run's anytime trace "
-                  "(a solver that only answers at the end shows its value at the end).", "",
-                  "| instance | solver | " + " | ".join(f"{t:g} s" for t in CHECKPOINTS
-                                                       if t <= budget) + " |",
-                  "|---|---|" + "---|" * len([t for t in CHECKPOINTS if t <= budget])]
+            lines.append(f"| {inst} | {_best(suite_runs, inst):.0f} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"Time-to-target curve ({suite}): best value reached by each time, "
+            "median over seeds, from each run's anytime trace "
+            "(a solver that only answers at the end shows its value at the end).",
+            "",
+            "| instance | solver | "
+            + " | ".join(f"{t:g} s" for t in CHECKPOINTS if t <= budget)
+            + " |",
+            "|---|---|" + "---|" * len([t for t in CHECKPOINTS if t <= budget]),
+        ]
         for inst in instances:
             for solver in solvers:
                 rs = [r for r in suite_runs if r.instance == inst and r.solver == solver]
@@ -217,8 +261,12 @@ def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> st
                 lines.append(f"| {inst} | {solver} | " + " | ".join(cells) + " |")
         lines.append("")
     if exact_rows:
-        lines += ["### exact: time to prove the optimum", "", "| variables | states | seconds |",
-                  "|---|---|---|"]
+        lines += [
+            "### exact: time to prove the optimum",
+            "",
+            "| variables | states | seconds |",
+            "|---|---|---|",
+        ]
         lines += [f"| {r['n']} | {r['states']:,} | {r['wall_s']:.2f} |" for r in exact_rows]
     return "\n".join(lines) + "\n"
 
@@ -234,17 +282,26 @@ def _cores() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qcore bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="qcore bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--suite", choices=["gset", "beasley", "exact", "all"], default="all")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
-                        help="folder with gset/ and bqp/ (default ../shared/data)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="folder with gset/ and bqp/ (default ../shared/data)",
+    )
     parser.add_argument("--gset", nargs="+", default=["G1", "G14", "G22", "G43", "G55"])
     parser.add_argument("--bqp", nargs="+", default=["bqp250", "bqp500"])
-    parser.add_argument("--solvers", nargs="+", default=["auto", "sa", "tabu", "sb-pypi"],
-                        choices=list(RUNNERS))
-    parser.add_argument("--beasley-solvers", nargs="+", default=["auto", "sa"],
-                        choices=list(RUNNERS))
+    parser.add_argument(
+        "--solvers", nargs="+", default=["auto", "sa", "tabu", "sb-pypi"], choices=list(RUNNERS)
+    )
+    parser.add_argument(
+        "--beasley-solvers", nargs="+", default=["auto", "sa"], choices=list(RUNNERS)
+    )
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per G-set run")
     parser.add_argument("--beasley-budget", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, default=3)
@@ -253,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     suites = {"gset", "beasley", "exact"} if args.suite == "all" else {args.suite}
     if suites & {"gset", "beasley"} and not args.data.is_dir():
-        parser.error(f"--data: {args.data} is not a folder; point it at the folder holding "
-                     "gset/ and bqp/ (the repository's ../shared/data).")
+        parser.error(
+            f"--data: {args.data} is not a folder; point it at the folder holding "
+            "gset/ and bqp/ (the repository's ../shared/data)."
+        )
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -266,13 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     if "gset" in suites:
         runs += bench_gset(args.data, args.gset, args.solvers, args.budget, args.seeds, log)
     if "beasley" in suites:
-        runs += bench_beasley(args.data, args.bqp, args.beasley_solvers, args.beasley_budget,
-                              args.seeds, log)
+        runs += bench_beasley(
+            args.data, args.bqp, args.beasley_solvers, args.beasley_budget, args.seeds, log
+        )
     command = "uv run qcore bench " + " ".join(argv if argv is not None else sys.argv[2:])
     report = markdown(runs, exact_rows, args.target_gap, command.strip())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": [asdict(r) for r in runs], "exact": exact_rows,
-                                    "command": command}, indent=1))
+    args.out.write_text(
+        json.dumps(
+            {"runs": [asdict(r) for r in runs], "exact": exact_rows, "command": command}, indent=1
+        )
+    )
     args.out.with_suffix(".md").write_text(report)
     print(report)
     return 0

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from qcore.errors import QcoreError
 from qcore.io import read_beasley, read_bqm_json, read_gset
 from qcore.registry import list_solvers
@@ -61,26 +60,42 @@ def load_problem(path: Path, fmt: str, instance: int):
 
 def cmd_solve(args: argparse.Namespace) -> int:
     bqm, name, objective_name, objective = load_problem(args.file, args.format, args.instance)
-    print(f"{name}: {bqm.num_variables} variables, {bqm.num_interactions} interactions "
-          f"({bqm.vartype.name})", file=sys.stderr)
+    print(
+        f"{name}: {bqm.num_variables} variables, {bqm.num_interactions} interactions "
+        f"({bqm.vartype.name})",
+        file=sys.stderr,
+    )
     params = _params(args.param)
     if args.solver == "auto" and "progress" not in params:
         params["progress"] = True
-    result = solve(bqm, solver=args.solver, fallback=tuple(args.fallback),
-                   time_limit=args.time_limit, seed=args.seed, **params)
+    result = solve(
+        bqm,
+        solver=args.solver,
+        fallback=tuple(args.fallback),
+        time_limit=args.time_limit,
+        seed=args.seed,
+        **params,
+    )
     sample = result.sample
     value = objective(result.energy, sample)
     for attempt in result.attempts:
         print(f"  {attempt.solver} failed first: {attempt.error_type}: {attempt.message}")
     print(f"{objective_name} = {value:.10g}   energy = {result.energy:.10g}")
-    print(f"solver = {result.solver}   wall = {result.wall_s:.3f} s   "
-          f"proven_optimal = {result.proven_optimal}")
+    print(
+        f"solver = {result.solver}   wall = {result.wall_s:.3f} s   "
+        f"proven_optimal = {result.proven_optimal}"
+    )
     if args.output:
-        out = {"instance": name, objective_name: value, "energy": result.energy,
-               "solver": result.solver, "wall_s": result.wall_s,
-               "proven_optimal": result.proven_optimal,
-               "attempts": [a.__dict__ for a in result.attempts],
-               "sample": {str(k): int(v) for k, v in sample.items()}}
+        out = {
+            "instance": name,
+            objective_name: value,
+            "energy": result.energy,
+            "solver": result.solver,
+            "wall_s": result.wall_s,
+            "proven_optimal": result.proven_optimal,
+            "attempts": [a.__dict__ for a in result.attempts],
+            "sample": {str(k): int(v) for k, v in sample.items()},
+        }
         Path(args.output).write_text(json.dumps(out, indent=1))
         print(f"wrote {args.output}")
     return 0
@@ -106,8 +121,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for u, v in graph.edges:
         graph.edges[u, v]["weight"] = 1 + (u * 7 + v * 3) % 5  # deterministic weights 1..5
     problem = maxcut(graph)
-    print(f"Max-Cut on a weighted 3-regular graph: {args.nodes} nodes, "
-          f"{graph.number_of_edges()} edges")
+    print(
+        f"Max-Cut on a weighted 3-regular graph: {args.nodes} nodes, "
+        f"{graph.number_of_edges()} edges"
+    )
     rows = []
     for solver in ["exact", "sa", "tabu", "descent", "sb", "auto"]:
         start = time.perf_counter()
@@ -128,16 +145,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     coloring = graph_coloring(graph, colours)
     result = solve(coloring.bqm, solver="auto", seed=args.seed, time_limit=args.time_limit)
     decoded = coloring.decode(result)
-    print(f"\n{colours}-colouring of the same graph ({coloring.bqm.num_variables} binary variables, "
-          f"penalty {coloring.penalty:g}): feasible={decoded.feasible}, "
-          f"conflicting edges={len(decoded.solution.conflicts)}, "
-          f"violated constraints={len(decoded.violations)}")
+    print(
+        f"\n{colours}-colouring of the same graph ({coloring.bqm.num_variables} binary variables, "
+        f"penalty {coloring.penalty:g}): feasible={decoded.feasible}, "
+        f"conflicting edges={len(decoded.solution.conflicts)}, "
+        f"violated constraints={len(decoded.violations)}"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qcore", description="QUBO/Ising solvers behind one "
-                                     "interface (dimod BQMs in, SampleSets out).")
+    parser = argparse.ArgumentParser(
+        prog="qcore",
+        description="QUBO/Ising solvers behind one interface (dimod BQMs in, SampleSets out).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("solve", help="solve a G-set, Beasley or BQM-JSON file")
@@ -148,8 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fallback", nargs="*", default=[], help="solvers to try if it fails")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole call")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="solver parameter (repeatable), e.g. --param num_reads=20")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="solver parameter (repeatable), e.g. --param num_reads=20",
+    )
     p.add_argument("--output", "-o", default=None, help="write the result as JSON here")
     p.set_defaults(func=cmd_solve)
 
@@ -162,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=2.0)
     p.set_defaults(func=cmd_demo)
 
-    sub.add_parser("bench", help="benchmark against dwave-samplers and simulated-bifurcation "
-                   "(see qcore bench --help)", add_help=False)
+    sub.add_parser(
+        "bench",
+        help="benchmark against dwave-samplers and simulated-bifurcation (see qcore bench --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -183,4 +212,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

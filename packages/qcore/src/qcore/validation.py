@@ -107,35 +107,3 @@ def spins_to_vartype(spins: np.ndarray, vartype: dimod.Vartype) -> np.ndarray:
     """Map +-1 spins to the model's own vartype (BINARY: (s + 1) / 2)."""
     spins = np.asarray(spins, dtype=np.int8)
     return spins if vartype is dimod.SPIN else ((spins + 1) // 2).astype(np.int8)
-
-
-def initial_spins(
-    initial_states: object, bqm: dimod.BinaryQuadraticModel, order: Sequence[Hashable]
-) -> np.ndarray:
-    """Convert user-given initial states (anything dimod accepts) to a ``[k, n]`` +-1 array."""
-    try:
-        array, labels = dimod.as_samples(initial_states)
-    except (TypeError, ValueError) as exc:
-        raise InvalidProblem(
-            f"initial_states: could not read as samples ({exc}); pass a dict, a list of dicts, "
-            "a [k, n] array, or a dimod.SampleSet."
-        ) from None
-    if set(labels) != set(order):
-        missing = set(order) - set(labels)
-        extra = set(labels) - set(order)
-        raise InvalidProblem(
-            f"initial_states: labels do not match the model's variables "
-            f"(missing {sorted(map(str, missing))[:5]}, unexpected {sorted(map(str, extra))[:5]})."
-        )
-    index = {v: i for i, v in enumerate(labels)}
-    array = np.asarray(array)[:, [index[v] for v in order]]
-    allowed = {-1, 1} if bqm.vartype is dimod.SPIN else {0, 1}
-    values = set(np.unique(array).tolist())
-    if not values <= allowed:
-        raise InvalidProblem(
-            f"initial_states: values {sorted(values)} do not fit the model's vartype "
-            f"{bqm.vartype.name} (allowed {sorted(allowed)})."
-        )
-    if bqm.vartype is dimod.BINARY:
-        array = 2 * array - 1
-    return array.astype(np.int8)

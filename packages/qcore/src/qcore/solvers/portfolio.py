@@ -1,10 +1,12 @@
 """``auto``: pick or race solvers by size, density and time budget, then polish.
 
 - Up to ``exact_limit`` variables (default 20) it enumerates and proves the optimum.
-- Above that it races members in separate processes, one per core (``workers``): a single
-  simulated-annealing run whose sweep count is calibrated to fill the budget (one long anneal
-  beats many short ones on hard instances), and simulated bifurcation restarted with fresh
-  seeds until the budget is spent. With one worker only annealing runs.
+- Above that it races members in separate processes, one per core (``workers``). A member is
+  simulated annealing whose sweep count is calibrated to fill the budget (one long anneal beats
+  many short ones on hard instances), or discrete simulated bifurcation likewise calibrated.
+  On this project's measurements (docs/benchmarks.md) SA beat SB on CPU on every G-set and
+  Beasley instance tried, and SB was competitive only on dense pure-Ising models, so: dense
+  models without linear terms race SA against SB; everything else races independent SA runs.
 - The best samples of every member get a steepest-descent pass, and the lowest energy wins.
 
 ``SampleSet.info`` says which member won, each member's best energy and time, and the
@@ -26,13 +28,24 @@ from dwave.samplers import SimulatedAnnealingSampler
 from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
 
 from qcore.errors import InvalidProblem
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import QcoreSampler, check_positive_int, make_rng
 from qcore.solvers.bifurcation import SimulatedBifurcationSolver
 from qcore.solvers.classical import dwave_seed
 from qcore.solvers.exact import ExactSolver
 
 EXACT_LIMIT = 20
 MEMBERS = ("sa", "sb")
+SB_DENSITY = 0.3  # SB joins the race on pure-Ising models at least this dense
+
+
+def choose_members(bqm: dimod.BinaryQuadraticModel, workers: int) -> tuple[str, ...]:
+    n = bqm.num_variables
+    density = 2 * bqm.num_interactions / max(1, n * (n - 1))
+    spin = bqm.spin
+    pure_ising = not any(spin.linear.values())
+    if workers > 1 and density >= SB_DENSITY and pure_ising:
+        return ("sa", "sb") + ("sa",) * (workers - 2)
+    return ("sa",) * workers
 
 
 def default_budget(bqm: dimod.BinaryQuadraticModel) -> float:
@@ -89,12 +102,16 @@ def _run_sb(bqm: dimod.BinaryQuadraticModel, budget: float, seed: int) -> dict[s
 
     def run(steps: int) -> dimod.SampleSet:
         return solver.sample(
-            bqm, variant="discrete", agents=32, max_steps=steps, num_reads=4,
+            bqm,
+            variant="discrete",
+            agents=32,
+            max_steps=steps,
+            num_reads=4,
             seed=int(rng.integers(2**31 - 1)),
             time_limit=max(budget - (time.perf_counter() - start), 1e-3),  # hard stop
         )
 
-    runs = _fill_budget(run, budget, 100, 100_000, start)
+    runs = _fill_budget(run, budget, 100, 20_000, start)
     return _collect(runs, {"runs": len(runs)})
 
 
@@ -152,7 +169,10 @@ class AutoSolver(QcoreSampler):
         if not isinstance(exact_limit, int) or not 0 <= exact_limit <= 26:
             raise InvalidProblem(f"exact_limit: {exact_limit!r}; an integer in [0, 26].")
         if members is None:
-            members = MEMBERS[: max(1, workers)]
+            members = choose_members(bqm, workers)
+        if isinstance(members, str) or not isinstance(members, list | tuple):
+            raise InvalidProblem(f"members: {members!r}; pass a tuple of names from {MEMBERS}.")
+        members = tuple(members)
         unknown = [m for m in members if m not in RUNNERS]
         if not members or unknown:
             raise InvalidProblem(f"members: {unknown or members!r}; choose from {MEMBERS}.")
@@ -161,31 +181,46 @@ class AutoSolver(QcoreSampler):
 
         if bqm.num_variables <= exact_limit:
             ss = ExactSolver().sample(bqm)
-            ss.info.update({"winner": "exact", "budget_s": budget, "trace": [
-                (time.perf_counter() - started, float(ss.first.energy))]})
+            ss.info.update(
+                {
+                    "winner": "exact",
+                    "budget_s": budget,
+                    "trace": [(time.perf_counter() - started, float(ss.first.energy))],
+                }
+            )
             return ss
 
         def say(text: str) -> None:
             if progress:
                 print(f"[auto] {text}", file=sys.stderr, flush=True)
 
-        say(f"{bqm.num_variables} variables, {bqm.num_interactions} interactions; "
-            f"racing {', '.join(members)} for {budget:.1f} s on {workers} worker(s)")
+        say(
+            f"{bqm.num_variables} variables, {bqm.num_interactions} interactions; "
+            f"racing {', '.join(members)} for {budget:.1f} s on {workers} worker(s)"
+        )
         seeds = [dwave_seed(rng) for _ in members]
-        member_budget = 0.92 * budget  # leave room for process start-up and the polish
+        # leave room for process start-up and the polish; members beyond the worker count
+        # wait for a free worker, so each gets a proportionally smaller slice
+        member_budget = 0.92 * budget * min(1.0, workers / len(members))
         if workers == 1 or len(members) == 1:
-            results = [_run_member(m, bqm, member_budget / len(members), s)
-                       for m, s in zip(members, seeds, strict=True)]
+            results = [
+                _run_member(m, bqm, 0.92 * budget / len(members), s)
+                for m, s in zip(members, seeds, strict=True)
+            ]
         else:
             context = mp.get_context("fork")
-            with ProcessPoolExecutor(max_workers=min(workers, len(members)),
-                                     mp_context=context) as pool:
-                futures = [pool.submit(_run_member, m, bqm, member_budget, s)
-                           for m, s in zip(members, seeds, strict=True)]
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(members)), mp_context=context
+            ) as pool:
+                futures = [
+                    pool.submit(_run_member, m, bqm, member_budget, s)
+                    for m, s in zip(members, seeds, strict=True)
+                ]
                 results = [f.result() for f in futures]
 
         report, trace, polished = {}, [], []
-        for name, result in zip(members, results, strict=True):
+        labels = [f"{m}#{i}" if members.count(m) > 1 else m for i, m in enumerate(members)]
+        for name, result in zip(labels, results, strict=True):
             ss = polish(result["sampleset"], bqm, seed=dwave_seed(rng))
             polished.append((name, ss))
             report[name] = {
@@ -195,8 +230,11 @@ class AutoSolver(QcoreSampler):
                 **result["detail"],
             }
             trace += [(t, e, name) for t, e in result["trace"]]
-            say(f"{name}: energy {ss.first.energy:.6g} "
-                f"(before polish {result['sampleset'].first.energy:.6g}) in {result['wall_s']:.1f} s")
+            say(
+                f"{name}: energy {ss.first.energy:.6g} "
+                f"(before polish {result['sampleset'].first.energy:.6g}) "
+                f"in {result['wall_s']:.1f} s"
+            )
         winner, _ = min(polished, key=lambda item: item[1].first.energy)
         merged = dimod.concatenate([ss for _, ss in polished]).aggregate()
         merged = merged.truncate(min(len(merged), 16))
@@ -207,6 +245,13 @@ class AutoSolver(QcoreSampler):
                 best = e
                 best_trace.append((t, e, name))
         best_trace.append((time.perf_counter() - started, float(merged.first.energy), winner))
-        merged.info.update({"winner": winner, "members": report, "budget_s": budget,
-                            "trace": best_trace, "workers": workers})
+        merged.info.update(
+            {
+                "winner": winner,
+                "members": report,
+                "budget_s": budget,
+                "trace": best_trace,
+                "workers": workers,
+            }
+        )
         return merged
