@@ -69,7 +69,7 @@ def refill(
     """Give dropped slots the best expert (by ``value``) that still has room and that the
     token does not already use, highest value first, until no slot can be filled."""
     indices = indices.copy()
-    T, width = indices.shape
+    width = indices.shape[1]
     E = value.shape[1]
     loads = np.bincount(indices[indices >= 0], minlength=E)
     rounds = 0

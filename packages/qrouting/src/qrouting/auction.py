@@ -171,7 +171,7 @@ def auction_transport(
             D = free_dummies.size
             if D:
                 flat = slot_bid.ravel()
-                if D < flat.size:
+                if flat.size > D:
                     part = np.argpartition(flat, D)
                     cheapest, threshold = part[:D], flat[part[D]]
                 else:
@@ -311,7 +311,8 @@ def _sequential(
             net = V[r] - price
             net[held[held >= 0]] = -np.inf
             top_cols, top_vals, nxt = _top_m(net[None, :], int(miss.size), big)
-            targets = zip(top_cols[0], price[top_cols[0]] + top_vals[0] - nxt[0] + eps, miss)
+            bids_r = price[top_cols[0]] + top_vals[0] - nxt[0] + eps
+            targets = zip(top_cols[0], bids_r, miss, strict=True)
             for c, b, j in targets:
                 c = int(c)
                 unit = r * d + int(j)

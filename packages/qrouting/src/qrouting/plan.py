@@ -158,8 +158,8 @@ def build_plan(
     max_load = int(loads.max())
     per_token = placed.sum(axis=1)
     short = np.maximum(k - per_token, 0).sum()
-    chosen_affinity = float(gates.sum()) if not normalize_gates else plan_objective(
-        problem.affinity, indices
+    chosen_affinity = (
+        float(gates.sum()) if not normalize_gates else plan_objective(problem.affinity, indices)
     )
     metrics: dict[str, float] = {
         "max_load": float(max_load),

@@ -134,7 +134,8 @@ class RoutingProblem:
             if self.locality is None or self.locality.cost_per_hop == 0:
                 self._value = self.affinity
             else:
-                self._value = self.affinity - self.locality.cost_per_hop * self.locality.hop_matrix()
+                cost = self.locality.cost_per_hop * self.locality.hop_matrix()
+                self._value = self.affinity - cost
         return self._value
 
     @classmethod

@@ -17,8 +17,8 @@ from typing import Any
 
 import dimod
 import numpy as np
-
 import qcore
+
 from qrouting.assign import enforce_capacity, refill
 from qrouting.errors import InvalidRouting, RouterFailed
 from qrouting.plan import RoutingPlan, build_plan, plan_objective
@@ -51,7 +51,9 @@ def _add_squared(
     bqm.offset += weight * rhs * rhs
 
 
-def routing_bqm(problem: RoutingProblem, penalty: float | None = None) -> dimod.BinaryQuadraticModel:
+def routing_bqm(
+    problem: RoutingProblem, penalty: float | None = None
+) -> dimod.BinaryQuadraticModel:
     """The BQM of ``problem`` (see the module docstring for the encoding)."""
     V = problem.value
     T, E, k, C = problem.num_tokens, problem.num_experts, problem.k, problem.capacity
@@ -73,7 +75,8 @@ def routing_bqm(problem: RoutingProblem, penalty: float | None = None) -> dimod.
         terms = [(("x", t, e), 1.0) for t in range(T)]
         if not experts_exact:
             upper = min(C, T)
-            terms += [(("s", "e", e, b), float(c)) for b, c in enumerate(_slack_coefficients(upper))]
+            coeffs = _slack_coefficients(upper)
+            terms += [(("s", "e", e, b), float(c)) for b, c in enumerate(coeffs)]
             rhs = float(upper)
         else:
             rhs = float(C)
@@ -183,8 +186,12 @@ class QuboRouter(Router):
                 warm_started = True
         try:
             result = qcore.solve(
-                bqm, solver=self.solver, fallback=self.fallback, time_limit=self.time_limit,
-                seed=self.seed, **params,
+                bqm,
+                solver=self.solver,
+                fallback=self.fallback,
+                time_limit=self.time_limit,
+                seed=self.seed,
+                **params,
             )
         except qcore.QcoreError as exc:
             raise RouterFailed(f"qubo: solver {self.solver!r} failed: {exc}") from exc
@@ -230,8 +237,12 @@ class HybridRouter(Router):
         start = time.perf_counter()
         base = self.classical.route(problem)
         classical_s = time.perf_counter() - start
-        c_idx = base.indices[:, : problem.k] if base.indices.shape[1] >= problem.k else np.pad(
-            base.indices, ((0, 0), (0, problem.k - base.indices.shape[1])), constant_values=-1
+        c_idx = (
+            base.indices[:, : problem.k]
+            if base.indices.shape[1] >= problem.k
+            else np.pad(
+                base.indices, ((0, 0), (0, problem.k - base.indices.shape[1])), constant_values=-1
+            )
         )
         c_key = _score(problem, c_idx)
         info: dict[str, Any] = {

@@ -64,7 +64,10 @@ class TopKRouter(Router):
             choices, prio, problem.num_experts, problem.capacity, order=self.priority
         )
         return build_plan(
-            problem, idx, self.name, {"priority": self.priority},
+            problem,
+            idx,
+            self.name,
+            {"priority": self.priority},
             normalize_gates=self.normalize_gates,
         )
 
@@ -96,8 +99,10 @@ class ExpertChoiceRouter(Router):
         order = np.argsort(-masked, axis=1, kind="stable")[:, :width]
         ok = np.take_along_axis(picked, order, axis=1)
         idx = np.where(ok, order, -1)
-        info = {"max_experts_per_token": int(counts.max()), "tokens_over_k": int(
-            (counts > problem.k).sum())}
+        info = {
+            "max_experts_per_token": int(counts.max()),
+            "tokens_over_k": int((counts > problem.k).sum()),
+        }
         return build_plan(problem, idx, self.name, info, normalize_gates=self.normalize_gates)
 
 
@@ -168,8 +173,11 @@ class SinkhornRouter(Router):
         dropped_before = int((idx < 0).sum())
         if self.refill:
             idx = refill(idx, problem.value, problem.capacity)
-        info = {"iterations": iters, "marginal_error": err, "refilled": dropped_before - int(
-            (idx < 0).sum())}
+        info = {
+            "iterations": iters,
+            "marginal_error": err,
+            "refilled": dropped_before - int((idx < 0).sum()),
+        }
         return build_plan(problem, idx, self.name, info, normalize_gates=self.normalize_gates)
 
 
@@ -221,7 +229,7 @@ class BalancedRouter(Router):
         T, E, k, C = problem.num_tokens, problem.num_experts, problem.k, problem.capacity
         method = self.method
         if method == "auto":
-            method = "lp" if T * E <= self.lp_max_pairs else "auction"
+            method = "lp" if self.lp_max_pairs >= T * E else "auction"
         transposed = problem.overflow > 0
         # rows take exactly d columns, columns hold at most cap rows
         V, d, cap = (problem.value.T, C, k) if transposed else (problem.value, k, C)
@@ -233,8 +241,9 @@ class BalancedRouter(Router):
                 cols, primal = res.cols, res.objective
                 info.update(proven_optimal=True, upper_bound=primal, certified_gap=0.0)
             else:
-                ares = auction_transport(V, d, cap, rel_tol=self.rel_tol,
-                                         time_limit=self.time_limit)
+                ares = auction_transport(
+                    V, d, cap, rel_tol=self.rel_tol, time_limit=self.time_limit
+                )
                 cols, primal = ares.cols, ares.primal
                 info.update(
                     proven_optimal=False,
@@ -256,8 +265,7 @@ class BalancedRouter(Router):
         else:
             idx = _pairs_to_indices(rows, cols.ravel(), T, k)
             # keep each token's experts in descending value, like every other router
-        vals = np.where(idx >= 0, problem.value[np.arange(T)[:, None], np.maximum(idx, 0)],
-                        -np.inf)
+        vals = np.where(idx >= 0, problem.value[np.arange(T)[:, None], np.maximum(idx, 0)], -np.inf)
         order = np.argsort(-vals, axis=1, kind="stable")
         idx = np.take_along_axis(idx, order, axis=1)
         plan = build_plan(problem, idx, self.name, info, normalize_gates=self.normalize_gates)
@@ -410,8 +418,14 @@ def route(
         problem = scores
     else:
         problem = RoutingProblem.from_scores(
-            scores, k, capacity_factor, capacity=capacity, scores_are=scores_are,
-            on_overflow=on_overflow, locality=locality, token_ids=token_ids,
+            scores,
+            k,
+            capacity_factor,
+            capacity=capacity,
+            scores_are=scores_are,
+            on_overflow=on_overflow,
+            locality=locality,
+            token_ids=token_ids,
         )
     if isinstance(router, Router):
         if options:

@@ -91,8 +91,10 @@ class RouterLayer(nn.Module):
         self.normalize_gates = normalize_gates
         self.router_name = router if isinstance(router, str) else router.name
         self._native = isinstance(router, str) and router in NATIVE and not router_options
-        self._router = None if self._native else (
-            router if isinstance(router, Router) else get_router(router, **router_options)
+        self._router = (
+            None
+            if self._native
+            else (router if isinstance(router, Router) else get_router(router, **router_options))
         )
 
     def forward(self, x: torch.Tensor) -> RouterOutput:
