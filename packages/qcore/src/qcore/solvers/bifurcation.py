@@ -12,7 +12,8 @@ dynamics see a pure Ising model, as in the papers.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+import warnings
+from typing import ClassVar
 
 import dimod
 import numpy as np
@@ -38,8 +39,17 @@ def spectral_radius(J: sp.csr_matrix) -> float:
         return float(np.max(np.abs(np.linalg.eigvalsh(J.toarray())))) if J.nnz else 0.0
     from scipy.sparse.linalg import eigsh
 
-    return float(abs(eigsh(J.astype(np.float64), k=1, which="LM", return_eigenvectors=False,
-                           v0=np.ones(J.shape[0]))[0]))
+    return float(
+        abs(
+            eigsh(
+                J.astype(np.float64),
+                k=1,
+                which="LM",
+                return_eigenvectors=False,
+                v0=np.ones(J.shape[0]),
+            )[0]
+        )
+    )
 
 
 def default_c0(J: sp.csr_matrix) -> float:
@@ -73,12 +83,18 @@ class _Arrays:
                 self.J = torch.as_tensor(J.toarray(), dtype=torch.float32, device=self.device)
             else:
                 coo = J.tocsr()
-                self.J = torch.sparse_csr_tensor(
-                    torch.as_tensor(coo.indptr, dtype=torch.int64),
-                    torch.as_tensor(coo.indices, dtype=torch.int64),
-                    torch.as_tensor(coo.data, dtype=torch.float32),
-                    size=coo.shape,
-                ).to(self.device)
+                with warnings.catch_warnings():  # torch flags sparse CSR as beta on every use
+                    warnings.simplefilter("ignore", UserWarning)
+                    self.J = self._sparse(torch, coo)
+
+    def _sparse(self, torch, coo: sp.csr_matrix):
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(coo.indptr, dtype=torch.int64),
+            torch.as_tensor(coo.indices, dtype=torch.int64),
+            torch.as_tensor(coo.data, dtype=torch.float32),
+            size=coo.shape,
+            check_invariants=True,  # scipy CSR is valid; checking once is cheap
+        ).to(self.device)
 
     def from_numpy(self, array: np.ndarray):
         if self.backend == "numpy":
