@@ -7,6 +7,7 @@
 (-1.0, True)
 """
 
+from qcore.constraints import Decoded, Problem, Violation, auto_penalty, to_bqm
 from qcore.errors import (
     AllSolversFailed,
     InvalidProblem,
@@ -25,6 +26,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AllSolversFailed",
     "Attempt",
+    "Decoded",
+    "Problem",
+    "Violation",
+    "auto_penalty",
+    "to_bqm",
     "InvalidProblem",
     "ProblemTooLarge",
     "QcoreError",
