@@ -170,6 +170,7 @@ def train_tiny_moe(
     num_experts: int = 4,
     k: int = 2,
     device: str | torch.device = "cpu",
+    batch: int = 256,
     **router_options: Any,
 ) -> list[float]:
     """Train a tiny MoE regressor on a 4-cluster task; returns the loss per step.
@@ -187,8 +188,8 @@ def train_tiny_moe(
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(steps):
-        cluster = torch.randint(0, 4, (256,), generator=gen)
-        x = centers[cluster] + torch.randn(256, d, generator=gen)
+        cluster = torch.randint(0, 4, (batch,), generator=gen)
+        x = centers[cluster] + torch.randn(batch, d, generator=gen)
         y = torch.einsum("nij,nj->ni", maps[cluster], x) / math.sqrt(d)
         x, y = x.to(device), y.to(device)
         h, _ = block(x)
