@@ -160,6 +160,16 @@ def test_auto_races_sb_on_dense_pure_ising_models():
     assert set(result.sampleset.info["members"]) == {"sa", "sb"}
 
 
+def test_auto_brings_tabu_to_penalty_built_models():
+    from qcore.problems import graph_coloring
+
+    problem = graph_coloring(nx.random_regular_graph(3, 20, seed=7), 3)
+    result = qcore.solve(problem.bqm, "auto", seed=1, time_limit=2.0)
+    assert "tabu" in result.sampleset.info["members"]
+    decoded = problem.decode(result)
+    assert decoded.feasible and decoded.solution.proper  # 3-regular, not K4: 3-colourable
+
+
 def test_auto_single_worker_and_explicit_members():
     bqm = random_bqm(40, "SPIN", seed=4, density=0.2)
     one = qcore.solve(bqm, "auto", seed=1, time_limit=1.0, workers=1)

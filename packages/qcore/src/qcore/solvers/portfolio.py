@@ -4,9 +4,11 @@
 - Above that it races members in separate processes, one per core (``workers``). A member is
   simulated annealing whose sweep count is calibrated to fill the budget (one long anneal beats
   many short ones on hard instances), or discrete simulated bifurcation likewise calibrated.
-  On this project's measurements (docs/benchmarks.md) SA beat SB on CPU on every G-set and
-  Beasley instance tried, and SB was competitive only on dense pure-Ising models, so: dense
-  models without linear terms race SA against SB; everything else races independent SA runs.
+  On this project's measurements (docs/benchmarks.md) SA beat SB on CPU on the G-set and
+  Beasley instances tried, and SB was competitive only on dense pure-Ising models; SA, though,
+  gets stuck on penalty-built models (one-hot colouring) where tabu search does not. So:
+  penalty-built models race tabu against SA, dense models without linear terms SA against SB,
+  and everything else independent SA runs (see ``choose_members``).
 - The best samples of every member get a steepest-descent pass, and the lowest energy wins.
 
 ``SampleSet.info`` says which member won, each member's best energy and time, and the
@@ -24,7 +26,7 @@ from typing import Any, ClassVar
 
 import dimod
 import numpy as np
-from dwave.samplers import SimulatedAnnealingSampler
+from dwave.samplers import SimulatedAnnealingSampler, TabuSampler
 from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
 
 from qcore.errors import InvalidProblem
@@ -34,18 +36,31 @@ from qcore.solvers.classical import dwave_seed
 from qcore.solvers.exact import ExactSolver
 
 EXACT_LIMIT = 20
-MEMBERS = ("sa", "sb")
+MEMBERS = ("sa", "sb", "tabu")
 SB_DENSITY = 0.3  # SB joins the race on pure-Ising models at least this dense
+PENALTY_SPREAD = 8.0  # max |bias| / median |bias| above which a model looks penalty-built
+
+
+def coefficient_spread(bqm: dimod.BinaryQuadraticModel) -> float:
+    _, (_, _, quadratic), _ = bqm.to_numpy_vectors()
+    values = np.abs(np.asarray(quadratic, dtype=float))
+    values = values[values > 0]
+    return float(values.max() / np.median(values)) if values.size else 1.0
 
 
 def choose_members(bqm: dimod.BinaryQuadraticModel, workers: int) -> tuple[str, ...]:
+    """Members to race, by structure. Penalty-built models (one-hot and capacity terms much
+    larger than the objective) trap annealing in feasible-but-poor states, and tabu search
+    moves through them better; dense pure-Ising models suit SB; SA covers the rest."""
     n = bqm.num_variables
     density = 2 * bqm.num_interactions / max(1, n * (n - 1))
-    spin = bqm.spin
-    pure_ising = not any(spin.linear.values())
-    if workers > 1 and density >= SB_DENSITY and pure_ising:
-        return ("sa", "sb") + ("sa",) * (workers - 2)
-    return ("sa",) * workers
+    if coefficient_spread(bqm) >= PENALTY_SPREAD:
+        first = ("tabu", "sa")
+    elif density >= SB_DENSITY and not any(bqm.spin.linear.values()):
+        first = ("sa", "sb")
+    else:
+        first = ("sa", "sa")
+    return (first + ("sa",) * workers)[:workers]
 
 
 def default_budget(bqm: dimod.BinaryQuadraticModel) -> float:
@@ -125,7 +140,14 @@ def _collect(runs: list, detail: dict[str, Any]) -> dict[str, Any]:
     return {"sampleset": merged.truncate(min(8, len(merged))), "trace": trace, "detail": detail}
 
 
-RUNNERS = {"sa": _run_sa, "sb": _run_sb}
+def _run_tabu(bqm: dimod.BinaryQuadraticModel, budget: float, seed: int) -> dict[str, Any]:
+    """dwave-samplers MST2 tabu search with the budget as its timeout."""
+    start = time.perf_counter()
+    ss = TabuSampler().sample(bqm, num_reads=1, timeout=max(1, int(1000 * budget)), seed=seed)
+    return _collect([(time.perf_counter() - start, ss)], {})
+
+
+RUNNERS = {"sa": _run_sa, "sb": _run_sb, "tabu": _run_tabu}
 
 
 def _run_member(name: str, bqm: dimod.BinaryQuadraticModel, budget: float, seed: int):
