@@ -19,6 +19,16 @@ from qrouting.torch_router import (  # noqa: E402
     train_tiny_moe,
 )
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny tensors: a single intra-op thread is fastest (and immune to a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -58,8 +68,8 @@ def test_sinkhorn_torch_balances() -> None:
         2, -2, 8
     )
     plan = sinkhorn_torch(logits, 1, 64, n_iter=30).exp()
-    torch.testing.assert_close(plan.sum(0), torch.full((8,), 64.0), rtol=1e-3, atol=1e-2)
-    torch.testing.assert_close(plan.sum(1), torch.ones(512), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(plan.sum(0).numpy(), 64.0, rtol=1e-3)
+    np.testing.assert_allclose(plan.sum(1).numpy(), 1.0, atol=1e-3)
 
 
 def test_moe_block_shapes_and_balanced_router() -> None:
