@@ -329,12 +329,19 @@ def _sequential(
             unit = -1 - item
             if unit_col[unit] >= 0:
                 continue
-            flat = slot_bid.ravel()
-            two = np.argpartition(flat, 1)[:2]
-            first, second = (two[0], two[1]) if flat[two[0]] <= flat[two[1]] else (two[1], two[0])
-            c, s = divmod(int(first), cap)
+            # the cheapest slot is the cheapest of the cheapest column; the runner-up is the
+            # second slot there or the next column's cheapest
+            c = int(np.argmin(price))
+            s = int(np.argmin(slot_bid[c]))
+            cheapest = slot_bid[c, s]
+            slot_bid[c, s] = np.inf
+            runner_up = slot_bid[c].min()
+            price[c] = np.inf
+            runner_up = min(runner_up, price.min())
+            if not np.isfinite(runner_up):  # a single slot in all: any bid above it will do
+                runner_up = cheapest
             old = int(slot_unit[c, s])
-            slot_bid[c, s] = flat[second] + eps
+            slot_bid[c, s] = max(runner_up, cheapest) + eps
             slot_unit[c, s] = unit
             unit_col[unit] = c
             price[c] = slot_bid[c].min()
