@@ -121,6 +121,8 @@ def cost_hamiltonian(bqm: dimod.BinaryQuadraticModel) -> CostHamiltonian:
     upper = sp.triu(arrays.J, k=1).tocoo()
     edges = np.stack([upper.row, upper.col], axis=1).astype(np.int64).reshape(-1, 2)
     weights = np.asarray(upper.data, dtype=np.float64)
+    keep = weights != 0  # BINARY -> SPIN conversion can cancel couplings exactly
+    edges, weights = edges[keep], weights[keep]
     return CostHamiltonian(
         variables=list(arrays.variables),
         z=-np.asarray(arrays.h, dtype=np.float64),

@@ -123,12 +123,15 @@ def _installed(module: str) -> bool:
 
 
 def make_backend(name: str, circuit: QAOACircuit, *, device: str | None = None) -> QAOABackend:
-    """``"pennylane"``, ``"aer"`` or ``"auto"`` (PennyLane when installed, else Aer)."""
+    """``"pennylane"``, ``"aer"``, ``"qiskit"`` (Qiskit's reference ``Statevector``) or
+    ``"auto"`` (PennyLane when installed, else Aer, else plain Qiskit)."""
     if name == "auto":
         if _installed("pennylane"):
             name = "pennylane"
         elif _installed("qiskit_aer"):
             name = "aer"
+        elif _installed("qiskit"):
+            name = "qiskit"
         else:
             raise SolverUnavailable(
                 "QAOA needs a circuit simulator: install one with "
@@ -139,15 +142,19 @@ def make_backend(name: str, circuit: QAOACircuit, *, device: str | None = None) 
         from qcore.solvers.qaoa_pennylane import PennyLaneBackend
 
         return PennyLaneBackend(circuit, device=device)
+    if name in ("aer", "qiskit") and device is not None:
+        raise InvalidProblem(
+            f"device: {device!r} is a PennyLane device name; the {name} backend takes none."
+        )
     if name == "aer":
-        if device is not None:
-            raise InvalidProblem(
-                f"device: {device!r} is a PennyLane device name; the Aer backend takes none."
-            )
         from qcore.solvers.qaoa_aer import AerBackend
 
         return AerBackend(circuit)
-    raise InvalidProblem(f"backend: {name!r}; use 'pennylane', 'aer' or 'auto'.")
+    if name == "qiskit":
+        from qcore.solvers.qaoa_aer import QiskitStatevectorBackend
+
+        return QiskitStatevectorBackend(circuit)
+    raise InvalidProblem(f"backend: {name!r}; use 'pennylane', 'aer', 'qiskit' or 'auto'.")
 
 
 # -- warm start -------------------------------------------------------------------------
@@ -243,7 +250,8 @@ class _Tracker:
 class QAOASolver(QcoreSampler):
     """QAOA on a simulated gate-model device (PennyLane or Qiskit Aer), p layers, warm-startable.
 
-    Parameters (all keyword): ``p`` (layers, 1), ``backend`` ("auto" | "pennylane" | "aer"),
+    Parameters (all keyword): ``p`` (layers, 1), ``backend`` ("auto" | "pennylane" | "aer" |
+    "qiskit"),
     ``device`` (PennyLane device name; default lightning.qubit when installed), ``shots``
     (final measurements, 1024), ``optimizer`` (scipy method, "COBYLA"), ``maxiter`` (per
     stage, 100), ``init`` ("interp" | "fixed" | "random"), ``angles`` (2p starting angles,
@@ -272,7 +280,7 @@ class QAOASolver(QcoreSampler):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        if _installed("pennylane") or _installed("qiskit_aer"):
+        if _installed("pennylane") or _installed("qiskit_aer") or _installed("qiskit"):
             return None
         return (
             "no circuit simulator is installed; install one with "
@@ -342,7 +350,11 @@ class QAOASolver(QcoreSampler):
                 budget = None if time_limit is None else 0.25 * time_limit
                 values, source = _classical_values(warm_start, bqm, wseed, budget)
             thetas = warm_start_thetas(values, float(warm_start_epsilon))
-            warm_info = {"source": source, "epsilon": float(warm_start_epsilon)}
+            warm_info = {
+                "source": source,
+                "epsilon": float(warm_start_epsilon),
+                "thetas": [float(t) for t in thetas],
+            }
             if np.all((values == 0.0) | (values == 1.0)):
                 bits = values.astype(np.int8)[None, :]
                 warm_info["energy"] = float(ham.energies(bits)[0])

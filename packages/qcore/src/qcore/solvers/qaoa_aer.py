@@ -158,3 +158,43 @@ class AerBackend:
         result = sampler.run([(self._qc_meas, values)]).result()
         counts = result[0].data.meas.get_counts()
         return counts_to_rows(counts, self.circuit.hamiltonian.num_qubits)
+
+
+class QiskitStatevectorBackend:
+    """The same circuit on Qiskit's reference ``Statevector`` (needs only ``qiskit``).
+
+    Used for local angle optimisation by the Azure solver when Aer is not installed; shots are
+    drawn from the exact distribution with a seeded numpy generator.
+    """
+
+    def __init__(self, circuit: QAOACircuit, *, extra: str = EXTRA) -> None:
+        _import_qiskit(extra)
+        from qiskit import transpile
+
+        self.name = "qiskit/statevector"
+        self.circuit = circuit
+        self._qc = transpile(
+            qiskit_circuit(circuit),
+            basis_gates=["rz", "ry", "rx", "h", "rzz", "cx"],
+            optimization_level=0,
+        )
+        self._diagonal = circuit.hamiltonian.diagonal()
+
+    def probabilities(self, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray:
+        from qiskit.quantum_info import Statevector
+
+        state = Statevector.from_instruction(bind(self._qc, gammas, betas))
+        return np.asarray(state.probabilities(), dtype=np.float64)
+
+    def expectation(self, gammas: np.ndarray, betas: np.ndarray) -> float:
+        return float(self.probabilities(gammas, betas) @ self._diagonal)
+
+    def sample(
+        self, gammas: np.ndarray, betas: np.ndarray, shots: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        probs = self.probabilities(gammas, betas)
+        n = self.circuit.hamiltonian.num_qubits
+        draws = np.random.default_rng(seed).choice(probs.size, size=shots, p=probs / probs.sum())
+        index, counts = np.unique(draws, return_counts=True)
+        rows = ((index[:, None] >> np.arange(n)[None, :]) & 1).astype(np.int8)
+        return rows, counts.astype(np.int64)
