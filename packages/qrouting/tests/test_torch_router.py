@@ -99,6 +99,13 @@ def test_missing_torch_names_the_extra() -> None:
     assert "MISSING" in out.stdout and "qrouting[torch]" in out.stdout
 
 
+def test_router_layer_rejects_bad_k() -> None:
+    import qrouting
+
+    with pytest.raises(qrouting.InvalidRouting, match="k: 5"):
+        RouterLayer(4, 4, k=5)
+
+
 def test_module_is_importable_lazily() -> None:
     qr = importlib.import_module("qrouting")
     assert qr.RouterLayer is RouterLayer

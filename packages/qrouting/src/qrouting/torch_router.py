@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qrouting.errors import MissingExtra
+from qrouting.errors import InvalidRouting, MissingExtra
 
 try:
     import torch
@@ -84,7 +84,7 @@ class RouterLayer(nn.Module):
     ) -> None:
         super().__init__()
         if k < 1 or k > num_experts:
-            raise ValueError(f"k: {k}; it must be in 1..num_experts ({num_experts}).")
+            raise InvalidRouting(f"k: {k}; it must be in 1..num_experts ({num_experts}).")
         self.gate = nn.Linear(d_model, num_experts, bias=False)
         self.num_experts, self.k = num_experts, k
         self.capacity_factor = capacity_factor
