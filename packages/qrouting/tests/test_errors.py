@@ -101,3 +101,9 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(InvalidRouting, ValueError)
     assert issubclass(qrouting.RouterFailed, RuntimeError)
     assert issubclass(qrouting.MissingExtra, ImportError)
+
+
+def test_auction_time_limit_is_router_failed() -> None:
+    logits = np.random.default_rng(0).standard_normal((20_000, 16))
+    with pytest.raises(qrouting.RouterFailed, match="time limit"):
+        qrouting.route(logits, "balanced", k=2, method="auction", time_limit=1e-6)
