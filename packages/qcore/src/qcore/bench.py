@@ -23,6 +23,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,19 +127,12 @@ def run_sb_pypi(bqm, budget, seed, to_value):
     vector = torch.tensor(arrays.h, dtype=torch.float32)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its ConvergenceWarning when stopped by the timeout
+        # the package's defaults (128 agents, 10,000 steps, early stopping) in discrete mode,
+        # with the budget as its timeout
         spins, _ = sbp.minimize(
-            matrix,
-            vector,
-            domain="spin",
-            mode="discrete",
-            agents=128,
-            max_steps=100_000,
-            verbose=False,
-            timeout=budget,
+            matrix, vector, domain="spin", mode="discrete", verbose=False, timeout=budget
         )
     wall = time.perf_counter() - start
     energy = float(arrays.energies(spins.numpy()[None, :])[0])
