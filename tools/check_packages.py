@@ -18,19 +18,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 IMPORT_ALL = """
-import importlib, pkgutil, sys
+import importlib, pkgutil, re, sys
 name = sys.argv[1]
 package = importlib.import_module(name)
-failed = []
+failed, extras = [], []
 for module in pkgutil.walk_packages(package.__path__, name + "."):
     try:
         importlib.import_module(module.name)
-    except ModuleNotFoundError as exc:
-        failed.append(f"{module.name}: {exc}")
+    except Exception as exc:
+        # a module that needs an optional extra may refuse to import, but only with a clear
+        # error that names the extra to install, e.g. "pip install 'qrouting[torch]'"
+        if re.search(re.escape(name) + r"\\[[a-z0-9_-]+\\]", str(exc)):
+            extras.append(module.name)
+        else:
+            failed.append(f"{module.name}: {type(exc).__name__}: {exc}")
 if failed:
     print("\\n".join(failed))
     sys.exit(1)
-print(f"{name}: every module imports with only its declared dependencies")
+note = f" ({', '.join(extras)} need an extra and say which)" if extras else ""
+print(f"{name}: every module imports with only its declared dependencies{note}")
 """
 
 
