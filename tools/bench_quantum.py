@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections import deque
@@ -56,7 +57,7 @@ def read_beasley(path: Path) -> list[dimod.BinaryQuadraticModel]:
     try:
         from qcore.io import read_beasley as reader  # type: ignore[attr-defined]
 
-        return list(reader(path))
+        return [getattr(item, "bqm", item) for item in reader(path)]
     except (ImportError, AttributeError):
         pass
     tokens = path.read_text().split()
@@ -338,11 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         results[name] = SECTIONS[name](args.quick)
         print(f"<!-- section {name}: {time.perf_counter() - start:.0f} s -->", flush=True)
+        print(markdown({name: results[name]}), flush=True)
     print(
-        f"<!-- machine: {platform.processor() or platform.machine()}, "
+        f"<!-- machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()} -->"
     )
-    print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
     return 0
