@@ -34,11 +34,13 @@ import dimod
 import networkx as nx
 import numpy as np
 import qcore
+from qcore.bench import BQP_BEST
+from qcore.io import read_beasley as read_beasley_instances
 from qcore.solvers.hamiltonian import cost_hamiltonian
 from qcore.solvers.qaoa import QAOACircuit, QAOASolver, make_backend
 
-DATA = Path("/work/shared/data")
-BQP250_BEST = [45607, 44810, 49037, 41274, 47961, 41014, 46757, 35726, 48916, 40442]
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BQP250_BEST = BQP_BEST["bqp250"]
 FIXED_ANGLE_RATIO = {1: 0.6924, 2: 0.7559, 3: 0.7923, 4: 0.8167}
 
 
@@ -53,29 +55,7 @@ def maxcut_bqm(graph: nx.Graph) -> dimod.BinaryQuadraticModel:
 
 
 def read_beasley(path: Path) -> list[dimod.BinaryQuadraticModel]:
-    """OR-Library BQP -> minimising BINARY BQMs (linear -q_ii, quadratic -2 q_ij)."""
-    try:
-        from qcore.io import read_beasley as reader  # type: ignore[attr-defined]
-
-        return [getattr(item, "bqm", item) for item in reader(path)]
-    except (ImportError, AttributeError):
-        pass
-    tokens = path.read_text().split()
-    count, pos, models = int(tokens[0]), 1, []
-    for _ in range(count):
-        n, m = int(tokens[pos]), int(tokens[pos + 1])
-        pos += 2
-        bqm = dimod.BinaryQuadraticModel("BINARY")
-        bqm.add_variables_from((i, 0.0) for i in range(n))
-        for _ in range(m):
-            i, j, q = int(tokens[pos]) - 1, int(tokens[pos + 1]) - 1, float(tokens[pos + 2])
-            pos += 3
-            if i == j:
-                bqm.add_linear(i, -q)
-            else:
-                bqm.add_quadratic(i, j, -2 * q)
-        models.append(bqm)
-    return models
+    return [instance.bqm for instance in read_beasley_instances(path)]
 
 
 def gset_subgraph(name: str, size: int) -> nx.Graph:

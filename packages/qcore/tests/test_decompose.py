@@ -9,33 +9,19 @@ import numpy as np
 import pytest
 
 import qcore
+from qcore.bench import BQP_BEST
 from qcore.errors import InvalidProblem
+from qcore.io import read_beasley as read_beasley_instances
 from qcore.solvers.decompose import DecompositionSolver, clamped_subproblem
 from qcore.testing import SamplerConformance, assert_sampleset_matches, random_bqm
 from qcore.validation import ising_arrays
 
-BQP250 = Path("/work/shared/data/bqp/bqp250.txt")
-BQP250_BEST = [45607, 44810, 49037, 41274, 47961, 41014, 46757, 35726, 48916, 40442]
+BQP250 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bqp" / "bqp250.txt"
+BQP250_BEST = BQP_BEST["bqp250"]
 
 
 def read_beasley(path: Path) -> list[dimod.BinaryQuadraticModel]:
-    """OR-Library BQP file -> minimising BINARY BQMs (linear -q_ii, quadratic -2 q_ij)."""
-    tokens = path.read_text().split()
-    count, pos, models = int(tokens[0]), 1, []
-    for _ in range(count):
-        n, m = int(tokens[pos]), int(tokens[pos + 1])
-        pos += 2
-        bqm = dimod.BinaryQuadraticModel("BINARY")
-        bqm.add_variables_from((i, 0.0) for i in range(n))
-        for _ in range(m):
-            i, j, q = int(tokens[pos]) - 1, int(tokens[pos + 1]) - 1, float(tokens[pos + 2])
-            pos += 3
-            if i == j:
-                bqm.add_linear(i, -q)
-            else:
-                bqm.add_quadratic(i, j, -2 * q)
-        models.append(bqm)
-    return models
+    return [instance.bqm for instance in read_beasley_instances(path)]
 
 
 needs_bqp = pytest.mark.skipif(

@@ -104,6 +104,12 @@ class SamplerConformance:
                 f"{self.solver_name} missed the optimum of a 10-variable model (seed {seed})"
             )
 
+    def test_non_heuristic_solver_finds_optimum_of_larger_model(self) -> None:
+        if self.heuristic:
+            return
+        bqm = random_bqm(18, "BINARY", seed=31, density=0.4)
+        assert math.isclose(self.run(bqm).first.energy, brute_force_minimum(bqm), abs_tol=TOL)
+
     def test_single_variable(self) -> None:
         bqm = dimod.BinaryQuadraticModel({"only": 2.0}, {}, 0.0, "SPIN")
         ss = self.run(bqm, seed=0)
