@@ -132,6 +132,9 @@ def test_bench_gset_suite_on_a_tiny_instance(tmp_path, monkeypatch, capsys):
     assert all(r["value"] == 4 for r in runs)
     report = out.with_suffix(".md").read_text()
     assert "| T4 | 4 |" in report and "Time-to-target" in report
+    capsys.readouterr()
+    assert bench.main(["--report", str(out)]) == 0  # re-rendered from the JSON, no solving
+    assert capsys.readouterr().out.strip() == report.strip()
 
 
 def test_bench_rejects_missing_data_folder(tmp_path):
