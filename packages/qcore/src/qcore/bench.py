@@ -268,7 +268,9 @@ def markdown(runs: list[Run], exact_rows, target_gap: float, command: str) -> st
                     continue
                 cells = []
                 for t in (t for t in CHECKPOINTS if t <= budget):
-                    vals = [max([v for s, v in r.trace if s <= t * 1.05] or [np.nan]) for r in rs]
+                    # the budget column is the final answer, however late it came
+                    limit = t * 1.05 if t < budget else np.inf
+                    vals = [max([v for s, v in r.trace if s <= limit] or [np.nan]) for r in rs]
                     med = float(np.median(vals))
                     cells.append("-" if np.isnan(med) else f"{med:.0f}")
                 lines.append(f"| {inst} | {solver} | " + " | ".join(cells) + " |")
