@@ -1,18 +1,17 @@
 """``auto``: pick or race solvers by size, density and time budget, then polish.
 
 - Up to ``exact_limit`` variables (default 20) it enumerates and proves the optimum.
-- Above that it races members in separate processes, one per core (``workers``). A member is
-  simulated annealing whose sweep count is calibrated to fill the budget (one long anneal beats
-  many short ones on hard instances), or discrete simulated bifurcation likewise calibrated.
-  On this project's measurements (docs/benchmarks.md) SA beat SB on CPU on the G-set and
-  Beasley instances tried, and SB was competitive only on dense pure-Ising models; SA, though,
-  gets stuck on penalty-built models (one-hot colouring) where tabu search does not. So:
-  penalty-built models race tabu against SA, dense models without linear terms SA against SB,
-  and everything else independent SA runs (see ``choose_members``).
+- Above that it races members in separate processes, one per core (``workers``). A member
+  is simulated annealing calibrated to fill the budget, on a schedule whose hot end suits
+  typical flips; discrete simulated bifurcation, likewise calibrated; or tabu search.
+  Penalty-built models race tabu against SA (annealing gets stuck on one-hot colourings that
+  tabu solves); dense models without linear terms race SA against SB (no auxiliary spin is
+  needed there); everything else races independent SA runs (on sparse G-set, SB alone ends
+  within a few cuts of SA: docs/benchmarks.md). See ``choose_members``.
 - The best samples of every member get a steepest-descent pass, and the lowest energy wins.
 
 ``SampleSet.info`` says which member won, each member's best energy and time, and the
-improvement trace ``[(seconds, energy), ...]`` for time-to-target curves.
+improvement trace ``[(seconds, energy, member), ...]`` for time-to-target curves.
 """
 
 from __future__ import annotations
@@ -121,9 +120,9 @@ def typical_beta_range(bqm: dimod.BinaryQuadraticModel, seed: int = 0) -> list[f
 def _run_sa(
     bqm: dimod.BinaryQuadraticModel, budget: float, seed: int, beta_range: list | None = None
 ) -> dict[str, Any]:
-    """Simulated annealing: anneals as long as the budget allows (one long anneal beats many
-    short ones on hard instances), restarted if time is left. ``beta_range=None`` keeps
-    dwave-samplers' default schedule (the benchmark's baseline)."""
+    """Simulated annealing: one anneal as long as the budget allows, restarted if time is
+    left. ``beta_range=None`` keeps dwave-samplers' default schedule (the benchmark's
+    baseline)."""
     start = time.perf_counter()
     sampler = SimulatedAnnealingSampler()
     seeds = iter(range(seed, seed + 10**6))
