@@ -196,3 +196,17 @@ def test_auto_without_time_limit_uses_a_size_based_budget():
     bqm = random_bqm(50, "SPIN", seed=6, density=0.1)
     result = qcore.solve(bqm, "auto", seed=1)
     assert result.sampleset.info["budget_s"] < 2.0
+
+
+def test_typical_beta_range_starts_colder_than_dwave_default_on_maxcut():
+    from dwave.samplers.sa.sampler import _default_ising_beta_range
+
+    from qcore.solvers.portfolio import typical_beta_range
+
+    bqm = maxcut_bqm(nx.random_regular_graph(12, 400, seed=2))
+    hot, cold = typical_beta_range(bqm, seed=0)
+    default_hot, default_cold = _default_ising_beta_range(bqm.linear, bqm.quadratic)
+    assert cold == pytest.approx(default_cold)
+    assert default_hot < hot < cold
+    # a typical flip costs about 2 * |local field| ~ 2 * sqrt(degree) at a random state
+    assert hot == pytest.approx(np.log(2) / (2 * np.sqrt(12) * 0.67), rel=0.5)
