@@ -299,6 +299,18 @@ def _sequential(
     real_cols = unit_col[:units_real].reshape(-1, d)
     queue = list(dict.fromkeys(int(u) // d if u < units_real else -1 - int(u) for u in free))
     bids = 0
+
+    def place(c: int, s: int, bid: float, unit: int) -> None:
+        """Give slot ``s`` of column ``c`` to ``unit`` at ``bid``; requeue whoever held it."""
+        old = int(slot_unit[c, s])
+        slot_bid[c, s] = bid
+        slot_unit[c, s] = unit
+        unit_col[unit] = c
+        price[c] = slot_bid[c].min()
+        if old >= 0:
+            unit_col[old] = -1
+            queue.append(old // d if old < units_real else -1 - old)
+
     while queue:
         item = queue.pop()
         bids += 1
@@ -316,15 +328,7 @@ def _sequential(
             for c, b, j in targets:
                 c = int(c)
                 unit = r * d + int(j)
-                s = int(slot_bid[c].argmin())
-                old = int(slot_unit[c, s])
-                slot_bid[c, s] = b
-                slot_unit[c, s] = unit
-                unit_col[unit] = c
-                price[c] = slot_bid[c].min()
-                if old >= 0:
-                    unit_col[old] = -1
-                    queue.append(old // d if old < units_real else -1 - old)
+                place(c, int(slot_bid[c].argmin()), b, unit)
         else:  # a dummy unit: the globally cheapest slot
             unit = -1 - item
             if unit_col[unit] >= 0:
@@ -340,14 +344,7 @@ def _sequential(
             runner_up = min(runner_up, price.min())
             if not np.isfinite(runner_up):  # a single slot in all: any bid above it will do
                 runner_up = cheapest
-            old = int(slot_unit[c, s])
-            slot_bid[c, s] = max(runner_up, cheapest) + eps
-            slot_unit[c, s] = unit
-            unit_col[unit] = c
-            price[c] = slot_bid[c].min()
-            if old >= 0:
-                unit_col[old] = -1
-                queue.append(old // d if old < units_real else -1 - old)
+            place(c, s, max(runner_up, cheapest) + eps, unit)
     return bids
 
 
