@@ -120,3 +120,16 @@ def test_wrong_model_types_get_clear_errors():
         qcore.solve(qm, "exact")
     with pytest.raises(InvalidProblem, match="seed"):
         qcore.solve(random_bqm(4, "SPIN", seed=1), "sa", seed="abc")
+
+
+def test_aligned_state_reads_dicts_and_the_best_of_a_sampleset():
+    from qcore.validation import aligned_state
+
+    bqm = dimod.BinaryQuadraticModel({"a": 1.0, "b": -1.0}, {}, 0.0, "SPIN")
+    assert aligned_state({"b": 1, "a": -1}, ["a", "b"], "x").tolist() == [-1.0, 1.0]
+    ss = dimod.SampleSet.from_samples_bqm([{"a": 1, "b": -1}, {"a": -1, "b": 1}], bqm)
+    assert aligned_state(ss, ["a", "b"], "x").tolist() == [-1.0, 1.0]  # the lower energy
+    with pytest.raises(InvalidProblem, match="initial_states: its variables"):
+        aligned_state({"a": 1}, ["a", "b"], "initial_states")
+    with pytest.raises(InvalidProblem, match="warm_start:"):
+        aligned_state(object(), ["a"], "warm_start")

@@ -96,7 +96,7 @@ def _strength(strength: object, field_name: str = "strength") -> float:
     return value
 
 
-def _integer(value: object, field_name: str, *, minimum: int | None = None) -> int:
+def check_integer(value: object, field_name: str, *, minimum: int | None = None) -> int:
     """An integral number (int, numpy integer or integral float) as ``int``, else InvalidProblem."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidProblem(
@@ -118,7 +118,7 @@ def _integer(value: object, field_name: str, *, minimum: int | None = None) -> i
 
 
 def _count(k: object, n: int, field_name: str = "k") -> int:
-    value = _integer(k, field_name, minimum=0)
+    value = check_integer(k, field_name, minimum=0)
     if value > n:
         raise InvalidProblem(
             f"{field_name}: is {value} but there are only {n} variables; use 0 <= {field_name} "
@@ -210,8 +210,8 @@ def capacity(
             f"{type(weights).__name__}; e.g. {{'x0': 3, 'x1': 5}}."
         )
     labels = _variables(weights.keys(), "weights")
-    sizes = {v: _integer(weights[v], f"weights[{v!r}]", minimum=0) for v in labels}
-    limit = _integer(capacity, "capacity", minimum=0)
+    sizes = {v: check_integer(weights[v], f"weights[{v!r}]", minimum=0) for v in labels}
+    limit = check_integer(capacity, "capacity", minimum=0)
     weight = _strength(strength)
     name = _label(label)
     _check_slack_free(name, labels)
@@ -375,10 +375,11 @@ def _integer_constraint(label: Hashable, lhs: Any, rhs: float) -> tuple[list, in
             "Add soft terms to the objective instead (e.g. qcore.constraints.load_balance)."
         )
     terms = [
-        (v, _integer(lhs.get_linear(v), f"{where}: coefficient of {v!r}")) for v in lhs.variables
+        (v, check_integer(lhs.get_linear(v), f"{where}: coefficient of {v!r}"))
+        for v in lhs.variables
     ]
-    constant = _integer(lhs.offset, f"{where}: constant term")
-    bound = _integer(rhs, f"{where}: right-hand side")
+    constant = check_integer(lhs.offset, f"{where}: constant term")
+    bound = check_integer(rhs, f"{where}: right-hand side")
     return terms, constant, bound
 
 

@@ -23,7 +23,7 @@ import dimod
 import networkx as nx
 import numpy as np
 
-from qcore.constraints import Problem, _integer
+from qcore.constraints import Problem, check_integer
 from qcore.errors import InvalidProblem
 
 __all__ = [
@@ -161,7 +161,7 @@ def _vector(values: object, field_name: str, length: int | None = None) -> np.nd
 
 def _integers(values: object, field_name: str, length: int) -> list[int]:
     array = _vector(values, field_name, length)
-    return [_integer(float(x), f"{field_name}[{i}]", minimum=0) for i, x in enumerate(array)]
+    return [check_integer(float(x), f"{field_name}[{i}]", minimum=0) for i, x in enumerate(array)]
 
 
 def _matrix(values: object, field_name: str) -> np.ndarray:
@@ -237,10 +237,10 @@ def graph_partition(
     """
     G = _graph(G)
     n = G.number_of_nodes()
-    parts = _integer(k, "k", minimum=1)
+    parts = check_integer(k, "k", minimum=1)
     if parts > n:
         raise InvalidProblem(f"k: is {parts} but G has only {n} nodes; use 1 <= k <= {n}.")
-    slack = _integer(tolerance, "tolerance", minimum=0)
+    slack = check_integer(tolerance, "tolerance", minimum=0)
     edges = _edges(G, weight)
     nodes = list(G.nodes)
     cqm = dimod.ConstrainedQuadraticModel()
@@ -288,7 +288,7 @@ def graph_coloring(G: nx.Graph, k: int) -> Problem:
     """
     G = _graph(G)
     n = G.number_of_nodes()
-    colors = _integer(k, "k", minimum=1)
+    colors = check_integer(k, "k", minimum=1)
     if colors > n:
         raise InvalidProblem(
             f"k: is {colors} but G has only {n} nodes, which never need more than {n} colours; "
@@ -435,12 +435,12 @@ def subset_selection(
     cqm.set_objective(objective)
     items = [(i, 1) for i in range(n)]
     if k is not None:
-        count = _integer(k, "k", minimum=0)
+        count = check_integer(k, "k", minimum=0)
         if count > n:
             raise InvalidProblem(f"k: is {count} but there are only {n} items; use 0 <= k <= {n}.")
         cqm.add_constraint_from_iterable(items, "==", count, "choose")
     if at_most is not None:
-        limit = _integer(at_most, "at_most", minimum=0)
+        limit = check_integer(at_most, "at_most", minimum=0)
         if limit > n:
             raise InvalidProblem(
                 f"at_most: is {limit} but there are only {n} items; use 0 <= at_most <= {n} "

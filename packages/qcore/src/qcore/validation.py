@@ -107,3 +107,23 @@ def spins_to_vartype(spins: np.ndarray, vartype: dimod.Vartype) -> np.ndarray:
     """Map +-1 spins to the model's own vartype (BINARY: (s + 1) / 2)."""
     spins = np.asarray(spins, dtype=np.int8)
     return spins if vartype is dimod.SPIN else ((spins + 1) // 2).astype(np.int8)
+
+
+def aligned_state(states: object, order: Sequence[Hashable], field: str) -> np.ndarray:
+    """One user-given state as a float vector in ``order``: the lowest-energy sample of a
+    SampleSet, else the first of anything ``dimod.as_samples`` reads (dict, list, array)."""
+    if isinstance(states, dimod.SampleSet):
+        if len(states) == 0:
+            raise InvalidProblem(f"{field}: the SampleSet is empty.")
+        states = dict(states.first.sample)
+    try:
+        array, labels = dimod.as_samples(states)
+    except (TypeError, ValueError) as exc:
+        raise InvalidProblem(
+            f"{field}: could not read as samples ({exc}); pass a dict {{variable: value}} or "
+            "a dimod.SampleSet."
+        ) from None
+    if len(array) == 0 or set(labels) != set(order):
+        raise InvalidProblem(f"{field}: its variables do not match the model's variables.")
+    index = {v: i for i, v in enumerate(labels)}
+    return np.asarray(array, dtype=np.float64)[0, [index[v] for v in order]]

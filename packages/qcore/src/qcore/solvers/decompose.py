@@ -26,7 +26,7 @@ from dwave.samplers import TabuSampler
 
 from qcore.errors import InvalidProblem, SolverTimeout
 from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
-from qcore.validation import ising_arrays, spins_to_vartype
+from qcore.validation import aligned_state, ising_arrays, spins_to_vartype
 
 __all__ = ["DecompositionSolver", "clamped_subproblem"]
 
@@ -59,17 +59,8 @@ def clamped_subproblem(
 def _start_spins(
     initial_states: object, bqm: dimod.BinaryQuadraticModel, order: list
 ) -> np.ndarray:
-    """The first of ``initial_states`` (anything dimod reads as samples) as +-1 spins."""
-    try:
-        array, labels = dimod.as_samples(initial_states)
-    except (TypeError, ValueError) as exc:
-        raise InvalidProblem(
-            f"initial_states: could not read as samples ({exc}); pass a dict or a SampleSet."
-        ) from None
-    if set(labels) != set(order) or len(array) == 0:
-        raise InvalidProblem("initial_states: its variables do not match the model's.")
-    index = {v: i for i, v in enumerate(labels)}
-    row = np.asarray(array)[0, [index[v] for v in order]].astype(np.int64)
+    """The given starting state (see ``aligned_state``) as +-1 spins."""
+    row = aligned_state(initial_states, order, "initial_states")
     allowed = {-1, 1} if bqm.vartype is dimod.SPIN else {0, 1}
     if not set(np.unique(row).tolist()) <= allowed:
         raise InvalidProblem(

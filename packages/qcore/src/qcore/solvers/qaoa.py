@@ -34,6 +34,7 @@ from scipy.optimize import minimize
 from qcore.errors import InvalidProblem, ProblemTooLarge, SolverUnavailable
 from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
 from qcore.solvers.hamiltonian import CostHamiltonian, cost_hamiltonian
+from qcore.validation import aligned_state
 
 __all__ = [
     "FIXED_ANGLES_3REG",
@@ -191,21 +192,7 @@ def _classical_values(
         values = np.asarray([sample[v] for v in order], dtype=np.float64)
         source = f"solver {warm_start!r}"
     else:
-        try:
-            array, labels = dimod.as_samples(warm_start)
-        except (TypeError, ValueError) as exc:
-            raise InvalidProblem(
-                f"warm_start: could not read as samples ({exc}); pass a solver name, "
-                "'relaxed', a dict {variable: value} or a SampleSet."
-            ) from None
-        if set(labels) != set(order):
-            raise InvalidProblem("warm_start: its variables do not match the model's variables.")
-        if isinstance(warm_start, dimod.SampleSet):
-            sample = warm_start.first.sample
-            values = np.asarray([sample[v] for v in order], dtype=np.float64)
-        else:
-            index = {v: i for i, v in enumerate(labels)}
-            values = np.asarray(array, dtype=np.float64)[0, [index[v] for v in order]]
+        values = aligned_state(warm_start, order, "warm_start")
         source = "given sample"
     if bqm.vartype is dimod.SPIN:
         if not set(np.unique(values).tolist()) <= {-1.0, 1.0}:
