@@ -1,0 +1,1 @@
+"""QuantumFlow Flower app."""
