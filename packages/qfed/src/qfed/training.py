@@ -90,7 +90,7 @@ def _check_data(texts: Sequence[str], labels: np.ndarray, num_labels: int, what:
 
 def _tensors(model: LoraModel, texts, labels, max_length: int) -> torch.utils.data.TensorDataset:
     enc = model.encode(texts, max_length=max_length)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    y = torch.as_tensor(np.array(labels, dtype=np.int64))  # a copy: TextData arrays are read-only
     return torch.utils.data.TensorDataset(enc["input_ids"], enc["attention_mask"], y)
 
 
@@ -265,7 +265,7 @@ def evaluate(
     for start in range(0, len(labels), batch_size):
         chunk = slice(start, start + batch_size)
         enc = model.encode(texts[chunk], max_length=max_length)
-        y = torch.as_tensor(labels[chunk], dtype=torch.long)
+        y = torch.as_tensor(np.array(labels[chunk], dtype=np.int64))
         logits = model.module(**enc).logits
         loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
         predictions[chunk] = logits.argmax(dim=1).numpy()

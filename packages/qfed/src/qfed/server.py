@@ -1,0 +1,267 @@
+"""The server's side of a federated DP-LoRA run, independent of how messages travel.
+
+``FederatedServer`` keeps the global tensors, what it knows about each client (size, label
+counts, epsilon spent, budget, last round time, how often selected), picks each round's
+clients with :func:`qfed.selection.select_clients`, aggregates their replies (FedAvg, median
+or trimmed mean; or client-level DP with server-side clipping and noise), evaluates on the
+central test set, and checkpoints all of it. The Flower strategy and the in-process simulator
+both drive it.
+
+Client-level DP and selection: subsampling amplification assumes clients are drawn uniformly
+at random. With ``selection="random"`` the accountant uses q = K/N; with an optimiser picking
+the clients (``"qubo"``, ``"greedy"``) it uses q = 1, the honest (larger) epsilon.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qfed.aggregation import aggregate
+from qfed.client_dp import ClientLevelDP
+from qfed.errors import InvalidConfig
+from qfed.model import LoraModel
+from qfed.selection import ClientProfile, Selection, select_clients
+from qfed.task import FederatedTask
+from qfed.training import EvalReport, evaluate
+
+log = logging.getLogger("qfed.server")
+
+
+@dataclass
+class ClientRecord:
+    """The server's view of one client, updated from its replies."""
+
+    num_examples: int = 0
+    label_counts: list[int] = field(default_factory=list)
+    epsilon_spent: float = 0.0
+    epsilon_budget: float = math.inf
+    round_time_s: float | None = None
+    times_selected: int = 0
+    failures: int = 0
+    exhausted: bool = False
+
+    def as_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out["epsilon_budget"] = None if math.isinf(self.epsilon_budget) else self.epsilon_budget
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> ClientRecord:
+        values = dict(values)
+        if values.get("epsilon_budget") is None:
+            values["epsilon_budget"] = math.inf
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ClientReply:
+    """One client's answer to a training round."""
+
+    client_id: int
+    state: Mapping[str, np.ndarray]
+    metrics: Mapping[str, float | int]
+
+
+def payload_bytes(state: Mapping[str, np.ndarray]) -> int:
+    """Bytes of the tensors that travel (what one direction of one client costs)."""
+    return int(sum(np.asarray(v).nbytes for v in state.values()))
+
+
+class FederatedServer:
+    """Global tensors, client records, selection, aggregation, evaluation, checkpoints."""
+
+    def __init__(self, task: FederatedTask, *, model: LoraModel | None = None) -> None:
+        self.task = task
+        c = task.config
+        self.model = model or task.build_model()
+        self.global_state: dict[str, np.ndarray] = self.model.trainable_state()
+        self.round = 0
+        self.clients: dict[int, ClientRecord] = {}
+        self.history: list[dict] = []
+        self.client_dp: ClientLevelDP | None = None
+        if c.dp == "client":
+            self.client_dp = ClientLevelDP.for_target_epsilon(
+                c.epsilon,
+                c.delta,
+                rounds=c.rounds,
+                clients_per_round=c.clients_per_round,
+                total_clients=c.num_clients,
+                clip_norm=c.client_clip_norm,
+                accountant=c.accountant,
+                amplification=c.selection == "random",
+            )
+
+    # ------------------------------------------------------------------ clients
+
+    def update_client(self, client_id: int, metrics: Mapping) -> None:
+        """Fold a client's profile or training metrics into its record."""
+        record = self.clients.setdefault(int(client_id), ClientRecord())
+        if "label_counts" in metrics:
+            record.label_counts = [int(v) for v in metrics["label_counts"]]
+        if "epsilon" in metrics:
+            record.epsilon_spent = float(metrics["epsilon"])
+        elif "epsilon_spent" in metrics:
+            record.epsilon_spent = float(metrics["epsilon_spent"])
+        if "epsilon_budget" in metrics:
+            record.epsilon_budget = float(metrics["epsilon_budget"])
+        if "round_seconds" in metrics:
+            record.round_time_s = float(metrics["round_seconds"])
+        if metrics.get("budget_exhausted"):
+            record.exhausted = True
+        if "num_examples" in metrics and (record.num_examples == 0 or "label_counts" in metrics):
+            # a training reply of 0 examples means "skipped", not "has no data"
+            record.num_examples = int(metrics["num_examples"])
+
+    def record_failure(self, client_id: int) -> None:
+        self.clients.setdefault(int(client_id), ClientRecord()).failures += 1
+
+    def profiles(self, available: Iterable[int]) -> list[ClientProfile]:
+        available = set(int(a) for a in available)
+        num_labels = self.task.num_labels
+        out = []
+        for cid, rec in sorted(self.clients.items()):
+            counts = rec.label_counts or [1] * num_labels  # unknown labels: assume balanced
+            budget = rec.epsilon_budget
+            spent = budget if rec.exhausted else min(rec.epsilon_spent, budget)
+            out.append(
+                ClientProfile(
+                    client_id=cid,
+                    num_examples=rec.num_examples,
+                    label_counts=np.asarray(counts, dtype=float),
+                    epsilon_spent=spent,
+                    epsilon_budget=budget,
+                    available=cid in available,
+                    round_time_s=rec.round_time_s,
+                    times_selected=rec.times_selected,
+                )
+            )
+        return out
+
+    def select(self, available: Iterable[int], *, round: int | None = None) -> Selection:
+        """Pick this round's clients among ``available`` by the configured method."""
+        available = [int(a) for a in available]
+        for cid in available:
+            self.clients.setdefault(cid, ClientRecord())
+        c = self.task.config
+        rnd = self.round + 1 if round is None else round
+        k = min(c.clients_per_round, len(available))
+        if k < 1:
+            raise InvalidConfig("no clients are available to select from")
+        selection = select_clients(
+            self.profiles(available),
+            k,
+            method=c.selection,
+            seed=c.seed * 100_003 + rnd,
+            time_limit=1.0,
+        )
+        for cid in selection.selected:
+            self.clients[int(cid)].times_selected += 1
+        return selection
+
+    # ------------------------------------------------------------------ rounds
+
+    def aggregate(self, replies: Sequence[ClientReply]) -> dict[str, np.ndarray]:
+        """New global tensors from the replies that trained (zero-example replies skipped)."""
+        for reply in replies:
+            self.update_client(reply.client_id, reply.metrics)
+        trained = [r for r in replies if int(r.metrics.get("num_examples", 0)) > 0]
+        if not trained:
+            log.warning("round %d: no client trained; the global model is unchanged", self.round)
+            return self.global_state
+        states = [dict(r.state) for r in trained]
+        if self.client_dp is not None:
+            rng = np.random.default_rng(self.task.config.seed * 7919 + self.round)
+            self.global_state = self.client_dp.aggregate(self.global_state, states, rng)
+        else:
+            weights = [float(r.metrics["num_examples"]) for r in trained]
+            c = self.task.config
+            self.global_state = aggregate(
+                states, weights, method=c.aggregation, trim_fraction=c.trim_fraction
+            )
+        return self.global_state
+
+    def evaluate(self) -> EvalReport:
+        """Accuracy and loss of the global tensors on the central held-out test set."""
+        test = self.task.test_data()
+        self.model.load_trainable_state(self.global_state)
+        c = self.task.config
+        return evaluate(self.model, test.texts, test.labels, max_length=c.max_length)
+
+    def epsilon_summary(self) -> dict[str, float]:
+        """Privacy spent so far: per-client max/mean (sample-level) or the server's (client)."""
+        if self.client_dp is not None:
+            eps = self.client_dp.epsilon
+            return {"epsilon_max": eps, "epsilon_mean": eps, "delta": self.task.config.delta}
+        if self.task.config.dp == "none":
+            return {"epsilon_max": math.inf, "epsilon_mean": math.inf, "delta": 0.0}
+        spent = [r.epsilon_spent for r in self.clients.values()] or [0.0]
+        return {
+            "epsilon_max": float(max(spent)),
+            "epsilon_mean": float(np.mean(spent)),
+            "delta": self.task.config.delta,
+        }
+
+    def run_round(
+        self,
+        selection: Selection,
+        replies: Sequence[ClientReply],
+        *,
+        failed: Sequence[int] = (),
+        started: float | None = None,
+    ) -> dict:
+        """Aggregate, evaluate and record one round; returns the round's history row."""
+        self.round += 1
+        for cid in failed:
+            self.record_failure(cid)
+        sent = payload_bytes(self.global_state) * len(selection.selected)
+        self.aggregate(replies)
+        report = self.evaluate()
+        received = sum(payload_bytes(r.state) for r in replies)
+        row = {
+            "round": self.round,
+            "selected": [int(s) for s in selection.selected],
+            "selection_objective": selection.objective,
+            "replied": [int(r.client_id) for r in replies],
+            "failed": [int(f) for f in failed],
+            "accuracy": report.accuracy,
+            "loss": report.loss,
+            "per_class_accuracy": list(report.per_class_accuracy),
+            "train_examples": int(sum(int(r.metrics.get("num_examples", 0)) for r in replies)),
+            "bytes_sent": sent,
+            "bytes_received": received,
+            "client_epsilon": {
+                str(r.client_id): float(r.metrics.get("epsilon", 0.0)) for r in replies
+            },
+            **self.epsilon_summary(),
+            "seconds": None if started is None else time.perf_counter() - started,
+        }
+        self.history.append(row)
+        return row
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict:
+        """JSON-able server state; the global tensors go separately (see ``global_state``)."""
+        return {
+            "round": self.round,
+            "config": self.task.config.as_dict(),
+            "clients": {str(k): v.as_dict() for k, v in self.clients.items()},
+            "history": self.history,
+            "client_dp": None if self.client_dp is None else self.client_dp.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping, global_state: Mapping[str, np.ndarray]) -> None:
+        """Resume: tensors, round counter, client records, history and client-level DP."""
+        self.model.load_trainable_state(global_state)  # validates names and shapes
+        self.global_state = {k: np.asarray(v, dtype=np.float32) for k, v in global_state.items()}
+        self.round = int(state["round"])
+        self.clients = {int(k): ClientRecord.from_dict(v) for k, v in state["clients"].items()}
+        self.history = list(state.get("history", []))
+        if state.get("client_dp") is not None:
+            self.client_dp = ClientLevelDP.from_state_dict(state["client_dp"])
