@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from qfed.errors import InvalidConfig, ModelError
+from qfed.model import LoraSettings, load_model
+
+
+def test_trainable_state_is_lora_and_head_only():
+    model = load_model("tiny", num_labels=3, lora=LoraSettings(rank=4))
+    names = list(model.trainable_state())
+    assert names, "something must travel"
+    assert all(("lora_" in n) or ("classifier" in n) for n in names)
+    assert any("lora_A" in n for n in names) and any("lora_B" in n for n in names)
+    total = sum(p.numel() for p in model.module.parameters())
+    travelling = sum(v.size for v in model.trainable_state().values())
+    assert travelling < 0.2 * total
+
+
+def test_ffa_lora_freezes_a_and_sends_only_b_and_head():
+    model = load_model("tiny", num_labels=3, lora=LoraSettings(rank=4, ffa=True))
+    names = list(model.trainable_state())
+    assert not any("lora_A" in n for n in names)
+    assert any("lora_B" in n for n in names)
+    frozen_a = [p for n, p in model.module.named_parameters() if "lora_A" in n]
+    assert frozen_a and not any(p.requires_grad for p in frozen_a)
+
+
+def test_same_seed_same_initialisation_so_ffa_a_agrees_across_clients():
+    a = load_model("tiny", num_labels=3, lora=LoraSettings(ffa=True), seed=3)
+    b = load_model("tiny", num_labels=3, lora=LoraSettings(ffa=True), seed=3)
+    for (name, pa), (_, pb) in zip(
+        a.module.named_parameters(), b.module.named_parameters(), strict=True
+    ):
+        if "lora_A" in name:
+            assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+
+
+def test_state_round_trip_and_bad_payloads():
+    model = load_model("tiny", num_labels=2)
+    state = model.trainable_state()
+    changed = {k: v + 1.0 for k, v in state.items()}
+    model.load_trainable_state(changed)
+    for k, v in model.trainable_state().items():
+        np.testing.assert_allclose(v, changed[k])
+    key = next(iter(state))
+    with pytest.raises(ModelError, match="missing"):
+        model.load_trainable_state({k: v for k, v in state.items() if k != key})
+    with pytest.raises(ModelError, match="shape"):
+        model.load_trainable_state({**state, key: np.zeros((1, 1), np.float32)})
+    bad = state[key].copy()
+    bad.flat[0] = np.nan
+    with pytest.raises(ModelError, match="NaN"):
+        model.load_trainable_state({**state, key: bad})
+
+
+def test_bad_settings_name_the_field(tmp_path):
+    with pytest.raises(InvalidConfig, match="rank"):
+        LoraSettings(rank=0)
+    with pytest.raises(InvalidConfig, match="dropout"):
+        LoraSettings(dropout=1.5)
+    with pytest.raises(InvalidConfig, match="target_modules"):
+        LoraSettings(target_modules="query")
+    with pytest.raises(InvalidConfig, match="target_modules"):
+        load_model("tiny", num_labels=2, lora=LoraSettings(target_modules=("q_proj",)))
+    with pytest.raises(InvalidConfig, match="num_labels"):
+        load_model("tiny", num_labels=1)
+    with pytest.raises(ModelError, match="local directory"):
+        load_model(str(tmp_path / "nowhere"), num_labels=2)
