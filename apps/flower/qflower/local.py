@@ -1,0 +1,124 @@
+"""Run the app without a SuperLink: ``run_simulation`` on Ray, or an in-process grid.
+
+``simulate`` is what ``python -m qflower`` runs: Flower's Simulation Engine (Ray) with the
+ServerApp and ClientApp of this package, ``num-clients`` virtual SuperNodes, one CPU per
+client. ``LocalGrid`` is a Flower ``Grid`` that calls the ClientApp directly in this process,
+one message after another, with a Context per node kept across rounds as Flower keeps it;
+it is for tests and debugging (no Ray start-up, deterministic order), and a ClientApp error
+becomes an error reply exactly as the Simulation Engine reports it.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import uuid4
+
+from flwr.app import Context, Error, Message, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid
+from flwr.supercore.run import Run
+from flwr.supercore.task_identity import TaskIdentity
+
+from qflower.config import parse_run_config
+
+#: the error code Flower uses when a ClientApp raises
+CLIENT_APP_RAISED_EXCEPTION = 5
+
+
+class LocalGrid(Grid):
+    """``num_nodes`` nodes running ``client_app`` in this process (node ids 1..N)."""
+
+    def __init__(self, client_app: ClientApp, num_nodes: int, *, run_id: int = 1) -> None:
+        self.client_app = client_app
+        self.contexts = {
+            node: Context(
+                run_id=run_id,
+                node_id=node,
+                node_config={"partition-id": node - 1, "num-partitions": num_nodes},
+                state=RecordDict(),
+                run_config={},
+            )
+            for node in range(1, num_nodes + 1)
+        }
+        self.offline: set[int] = set()  # nodes that "disconnected" (tests)
+        self._run = Run.create_empty(run_id=run_id)
+        # Flower stamps every new Message with the running task's identity; the ServerApp
+        # runtime sets it, so an in-process grid must set it as run_simulation does
+        TaskIdentity.task_id = 1
+        TaskIdentity.run_id = run_id
+        TaskIdentity.node_id = 0  # the SuperLink's node id
+        self.sent: list[Message] = []
+
+    def set_run(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def run(self) -> Run:
+        return self._run
+
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return [n for n in self.contexts if n not in self.offline]
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        raise NotImplementedError("LocalGrid only implements send_and_receive")
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        raise NotImplementedError("LocalGrid only implements send_and_receive")
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        replies = []
+        for message in messages:
+            node = message.metadata.dst_node_id
+            message.metadata.__dict__["_message_id"] = str(uuid4())
+            message.metadata.__dict__["_run_id"] = self._run.run_id
+            self.sent.append(message)
+            if node in self.offline:
+                continue  # a dropped node never answers; the server sees a missing reply
+            try:
+                reply = self.client_app(message, self.contexts[node])
+            except Exception as exc:
+                reason = "".join(traceback.format_exception(exc)) or repr(exc)
+                reply = Message(Error(CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)
+            replies.append(reply)
+        return replies
+
+
+def simulate(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    num_cpus: int | None = None,
+    cpus_per_client: float = 1.0,
+) -> None:
+    """Run the app on Flower's Simulation Engine (Ray) with ``num-clients`` SuperNodes."""
+    from flwr.simulation import run_simulation
+
+    from qflower.client_app import app as client_app
+    from qflower.server_app import build_server_app
+
+    config, _ = parse_run_config({}, overrides)  # fail fast, before Ray starts
+    cpus = num_cpus or os.cpu_count() or 1
+    backend_config = {
+        "client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0},
+        "init_args": {"num_cpus": cpus, "include_dashboard": False},
+    }
+    run_simulation(
+        server_app=build_server_app(overrides),
+        client_app=client_app,
+        num_supernodes=config.num_clients,
+        backend_config=backend_config,
+    )
