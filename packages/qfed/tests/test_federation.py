@@ -1,0 +1,99 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from qfed.errors import InvalidConfig
+from qfed.server import FederatedServer
+from qfed.simulation import simulate
+from qfed.task import FedConfig, FederatedTask
+
+QUICK = {
+    "model": "tiny",
+    "num_clients": 4,
+    "clients_per_round": 2,
+    "max_examples_per_client": 60,
+    "max_test_examples": 120,
+    "max_length": 32,
+    "batch_size": 20,
+    "rounds": 2,
+}
+
+
+def test_config_from_flower_style_mapping():
+    config = FedConfig.from_mapping(
+        {"num-clients": 6, "lora-targets": "query, key", "ffa": True, "max-test-examples": "none"}
+    )
+    assert config.num_clients == 6
+    assert config.lora_targets == ("query", "key")
+    assert config.lora.ffa and config.max_test_examples is None
+    with pytest.raises(InvalidConfig, match="unknown setting 'num-rounds'"):
+        FedConfig.from_mapping({"num-rounds": 3})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"clients_per_round": 11}, "clients_per_round"),
+        ({"dp": "local"}, "dp"),
+        ({"selection": "best"}, "selection"),
+        ({"epsilon": -1.0}, "epsilon"),
+        ({"delta": 0.0}, "delta"),
+        ({"lora_rank": 0}, "rank"),
+        ({"max_examples_per_client": 0}, "max_examples_per_client"),
+    ],
+)
+def test_bad_config_names_the_field(kwargs, field):
+    with pytest.raises(InvalidConfig, match=field):
+        FedConfig(**kwargs)
+
+
+def test_task_split_is_deterministic_and_test_set_is_held_out():
+    task = FederatedTask(FedConfig(**QUICK))
+    again = FederatedTask(FedConfig(**QUICK))
+    test_texts = set(task.test_data().texts)
+    for client in range(4):
+        data = task.client_data(client)
+        assert data.texts == again.client_data(client).texts
+        assert len(data) <= 60
+        # the central test set shares no row with any client (texts may repeat in tweets,
+        # so compare the bulk, not every duplicate)
+        assert len(set(data.texts) & test_texts) <= 1
+    with pytest.raises(InvalidConfig, match="partition-id"):
+        task.client_data(4)
+
+
+def test_sample_level_run_epsilon_grows_and_stays_within_budget():
+    server = simulate(FedConfig(**QUICK, epsilon=6.0, selection="qubo"), progress=None)
+    rows = server.history
+    assert [r["round"] for r in rows] == [1, 2]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    assert 0 < rows[0]["epsilon_max"] <= rows[1]["epsilon_max"] <= 6.0
+    assert rows[0]["bytes_sent"] > 0 and rows[0]["bytes_received"] > 0
+    assert all(len(r["selected"]) == 2 for r in rows)
+
+
+def test_client_level_dp_and_checkpoint_resume():
+    config = FedConfig(**QUICK, dp="client", epsilon=50.0, selection="random")
+    server = simulate(config, progress=None)
+    eps = [r["epsilon_max"] for r in server.history]
+    assert 0 < eps[0] < eps[1] and math.isfinite(eps[1])
+    state = json.loads(json.dumps(server.state_dict()))
+    tensors = {k: v.copy() for k, v in server.global_state.items()}
+    resumed = FederatedServer(FederatedTask(config))
+    assert any(not np.array_equal(resumed.global_state[k], tensors[k]) for k in tensors), (
+        "the trained global model must differ from a fresh one"
+    )
+    resumed.load_state_dict(state, tensors)
+    assert resumed.round == 2 and resumed.client_dp.epsilon == pytest.approx(eps[1])
+    assert resumed.evaluate().accuracy == pytest.approx(server.history[-1]["accuracy"])
+
+
+def test_non_private_robust_aggregation_runs():
+    server = simulate(
+        FedConfig(**QUICK, dp="none", aggregation="trimmed_mean", selection="greedy"),
+        progress=None,
+    )
+    assert len(server.history) == 2
+    assert math.isinf(server.history[-1]["epsilon_max"])
