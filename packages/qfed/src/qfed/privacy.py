@@ -24,6 +24,14 @@ def _accountant(mechanism: str):
     return RDPAccountant() if mechanism == "rdp" else PRVAccountant()
 
 
+def _orders(mechanism: str) -> dict:
+    # the same wide range of RDP orders as client-level accounting, so that planning and
+    # reporting agree and small epsilons are not inflated by opacus's default cap of 63
+    from qfed.client_dp import RDP_ORDERS
+
+    return {"alphas": RDP_ORDERS} if mechanism == "rdp" else {}
+
+
 def _check_delta(delta: float) -> None:
     if not (isinstance(delta, int | float) and 0.0 < delta < 1.0):
         raise InvalidConfig(f"delta must be in (0, 1), e.g. 1e-5; got {delta!r}")
@@ -63,6 +71,7 @@ def noise_for_target(
             steps=steps,
             accountant=mechanism,
             epsilon_tolerance=0.005,
+            **_orders(mechanism),
         )
     return float(sigma)
 
@@ -150,10 +159,9 @@ class ClientAccountant:
         accountant = _accountant(self.mechanism)
         accountant.history = list(history)
         with warnings.catch_warnings():
-            # at very small epsilon the best RDP order is the largest one opacus tries; the
-            # bound is then slightly loose (conservative), which is safe to report
+            # the bound at the largest order tried is still a valid (slightly loose) bound
             warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-            return float(accountant.get_epsilon(delta=self.delta))
+            return float(accountant.get_epsilon(delta=self.delta, **_orders(self.mechanism)))
 
     @property
     def epsilon(self) -> float:
