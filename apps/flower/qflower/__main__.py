@@ -1,0 +1,61 @@
+"""``python -m qflower``: the app on Flower's Simulation Engine in one command, no SuperLink.
+
+The same ServerApp and ClientApp as ``flwr run apps/flower``, started in this process with
+``flwr.simulation.run_simulation`` (Ray underneath). Overrides use flwr's syntax::
+
+    uv run python -m qflower --run-config "rounds=2 epsilon=4.0 selection='greedy'"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from collections.abc import Sequence
+
+from qfed.errors import QfedError
+
+
+def parse_overrides(items: Sequence[str]) -> dict:
+    """``"k1=v1 k2=v2"`` (values in TOML syntax; bare words are strings) into a dict."""
+    out: dict = {}
+    for item in items:
+        for pair in item.split():
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise QfedError(f"run-config override {pair!r} is not key=value")
+            try:
+                out[key] = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                out[key] = value  # a bare word such as greedy or a path
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qflower", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--run-config",
+        "-c",
+        action="append",
+        default=[],
+        help='overrides like "rounds=2 epsilon=4.0" (every key of [tool.flwr.app.config])',
+    )
+    parser.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs Ray may use (default: all)"
+    )
+    args = parser.parse_args(argv)
+    # quiet the Ray dashboard and its usage-stats prompt; nothing here needs them
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from qflower.local import simulate
+
+    try:
+        simulate(parse_overrides(args.run_config), num_cpus=args.num_cpus)
+    except QfedError as exc:
+        print(f"qflower: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
