@@ -25,6 +25,14 @@ def test_ffa_lora_freezes_a_and_sends_only_b_and_head():
     assert frozen_a and not any(p.requires_grad for p in frozen_a)
 
 
+def test_top_layers_adapts_only_the_last_layers():
+    model = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1))
+    lora_names = [n for n in model.trainable_state() if "lora_" in n]
+    assert lora_names and all(".layer.1." in n for n in lora_names)
+    with pytest.raises(InvalidConfig, match="top_layers"):
+        LoraSettings(top_layers=0)
+
+
 def test_same_seed_same_initialisation_so_ffa_a_agrees_across_clients():
     a = load_model("tiny", num_labels=3, lora=LoraSettings(ffa=True), seed=3)
     b = load_model("tiny", num_labels=3, lora=LoraSettings(ffa=True), seed=3)

@@ -33,6 +33,9 @@ class LoraSettings:
     dropout: float = 0.0
     target_modules: tuple[str, ...] = ("query", "value")
     ffa: bool = False
+    # adapters on the top N transformer layers only (None: all). Backpropagation then stops
+    # at the lowest adapted layer: on MiniLM the top 2 of 6 layers train about twice as fast
+    top_layers: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank < 1:
@@ -47,6 +50,13 @@ class LoraSettings:
                 f"e.g. ('query', 'value'); got {self.target_modules!r}"
             )
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if self.top_layers is not None and (
+            not isinstance(self.top_layers, int) or self.top_layers < 1
+        ):
+            raise InvalidConfig(
+                f"lora top_layers must be a positive integer or None (all layers); "
+                f"got {self.top_layers!r}"
+            )
 
 
 def _minilm_path() -> str:
@@ -88,14 +98,17 @@ def _backbone(model: str, num_labels: int) -> torch.nn.Module:
         )
     verbosity = hf_logging.get_verbosity()
     # the new classifier head is expected to be missing from a sentence-embedding checkpoint;
-    # transformers reports it as a load warning table, which would only alarm users
+    # transformers reports it as a load warning table, which would only alarm users, and a
+    # sub-second local load needs no progress bar
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
     except (OSError, ValueError) as exc:
         raise ModelError(f"could not load a sequence classifier from {path!r}: {exc}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 @dataclass
@@ -190,6 +203,15 @@ def load_model(
             f"lora target_modules {unknown} are not modules of {model!r}; "
             "for BERT-style models use names like 'query', 'key', 'value', 'dense'"
         )
+    layers = None
+    if lora.top_layers is not None:
+        depth = getattr(backbone.config, "num_hidden_layers", None)
+        if depth is None:
+            raise InvalidConfig(
+                f"lora top_layers needs a model config with num_hidden_layers; {model!r} has "
+                "none: leave top_layers unset"
+            )
+        layers = list(range(max(depth - lora.top_layers, 0), depth))
     config = LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
@@ -197,6 +219,7 @@ def load_model(
         target_modules=list(lora.target_modules),
         modules_to_save=["classifier"],
         bias="none",
+        layers_to_transform=layers,
     )
     with warnings.catch_warnings():
         # peft 0.21 calls a transformers method that transformers 5 deprecates; not ours to fix

@@ -26,6 +26,14 @@ DP_MODES = ("sample", "client", "none")
 SELECTION_METHODS = ("qubo", "greedy", "random")
 AGGREGATIONS = ("fedavg", "median", "trimmed_mean")
 PARTITIONS = ("iid", "dirichlet", "topic")
+# settings where "none", "" or 0 in a run-config means "unset"
+OPTIONAL_INTS = (
+    "max_examples_per_client",
+    "max_test_examples",
+    "planned_rounds",
+    "max_steps_per_round",
+    "lora_top_layers",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class FedConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = ("query", "value")
+    lora_top_layers: int | None = 2  # adapters on the top N layers (None: every layer)
     ffa: bool = False
     # rounds and local training
     rounds: int = 5
@@ -95,7 +104,7 @@ class FedConfig:
             raise InvalidConfig(f"delta must be in (0, 1), e.g. 1e-5; got {self.delta!r}")
         if self.planned_rounds is not None and self.planned_rounds < 1:
             raise InvalidConfig(f"planned_rounds must be >= 1, got {self.planned_rounds}")
-        for name in ("max_examples_per_client", "max_test_examples"):
+        for name in ("max_examples_per_client", "max_test_examples", "lora_top_layers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InvalidConfig(f"{name} must be >= 1 or unset, got {value}")
@@ -113,6 +122,7 @@ class FedConfig:
             dropout=self.lora_dropout,
             target_modules=self.lora_targets,
             ffa=self.ffa,
+            top_layers=self.lora_top_layers,
         )
 
     @property
