@@ -71,3 +71,16 @@ def test_bad_plans():
         steps_per_epoch(100, 0)
     with pytest.raises(InvalidConfig, match="not a ClientAccountant state"):
         ClientAccountant.from_state_dict({"history": []})
+
+
+def test_cached_rdp_composition_matches_opacus_accountant():
+    from opacus.accountants import RDPAccountant
+
+    from qfed.client_dp import RDP_ORDERS
+
+    acc = ClientAccountant(noise_multiplier=0.9, sample_rate=0.05, delta=1e-5)
+    acc.record(40)
+    acc.record(25, noise_multiplier=1.3)
+    reference = RDPAccountant()
+    reference.history = [(0.9, 0.05, 40), (1.3, 0.05, 25)]
+    assert acc.epsilon == pytest.approx(reference.get_epsilon(delta=1e-5, alphas=RDP_ORDERS))

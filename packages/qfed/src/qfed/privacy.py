@@ -9,9 +9,12 @@ the client past its budget.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from qfed.errors import InvalidConfig
 
@@ -24,12 +27,40 @@ def _accountant(mechanism: str):
     return RDPAccountant() if mechanism == "rdp" else PRVAccountant()
 
 
-def _orders(mechanism: str) -> dict:
-    # the same wide range of RDP orders as client-level accounting, so that planning and
-    # reporting agree and small epsilons are not inflated by opacus's default cap of 63
+@functools.lru_cache(maxsize=256)
+def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    return np.asarray(
+        compute_rdp(
+            q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(_orders())
+        )
+    )
+
+
+@functools.cache
+def _orders() -> tuple[float, ...]:
+    # the same wide range of RDP orders as client-level accounting, so planning and reporting
+    # agree and small epsilons are not inflated by opacus's default cap at order 63
     from qfed.client_dp import RDP_ORDERS
 
-    return {"alphas": RDP_ORDERS} if mechanism == "rdp" else {}
+    return tuple(RDP_ORDERS)
+
+
+def _rdp_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
+    """RDP composes by addition: sum each (noise, rate) pair's per-step RDP times its steps.
+
+    Caching the per-step vector makes epsilon for any history (and the bisections over steps
+    and noise below) a few vector operations instead of a fresh RDP computation each time.
+    """
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    total = sum(n * _rdp_per_step(float(z), float(q)) for z, q, n in history)
+    with warnings.catch_warnings():
+        # the bound at the largest order tried is still a valid (slightly loose) bound
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        eps, _ = get_privacy_spent(orders=list(_orders()), rdp=total, delta=delta)
+    return float(eps)
 
 
 def _check_delta(delta: float) -> None:
@@ -55,25 +86,55 @@ def noise_for_target(
     mechanism: str = "rdp",
 ) -> float:
     """The noise multiplier that spends exactly ``target_epsilon`` over ``steps`` steps."""
-    from opacus.accountants.utils import get_noise_multiplier
-
     if not (math.isfinite(target_epsilon) and target_epsilon > 0):
         raise InvalidConfig(f"target epsilon must be a positive number, got {target_epsilon!r}")
     _check_delta(delta)
     if steps < 1:
         raise InvalidConfig(f"planned steps must be >= 1, got {steps}")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        sigma = get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=mechanism,
-            epsilon_tolerance=0.005,
-            **_orders(mechanism),
+    if mechanism not in MECHANISMS:
+        raise InvalidConfig(f"accountant must be one of {MECHANISMS}, got {mechanism!r}")
+    return _noise_for_target(
+        float(target_epsilon), float(delta), float(sample_rate), int(steps), mechanism
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _noise_for_target(
+    target_epsilon: float, delta: float, sample_rate: float, steps: int, mechanism: str
+) -> float:
+    if mechanism == "prv":
+        from opacus.accountants.utils import get_noise_multiplier
+
+        return float(
+            get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant="prv",
+                epsilon_tolerance=0.005 * target_epsilon,
+            )
         )
-    return float(sigma)
+
+    def spent(sigma: float) -> float:
+        return _rdp_epsilon([(sigma, sample_rate, steps)], delta)
+
+    low, high = 0.0, 10.0
+    while spent(high) > target_epsilon:
+        low, high = high, 2 * high
+        if high > 1e4:
+            raise InvalidConfig(
+                f"epsilon {target_epsilon} at delta {delta} cannot be met in {steps} steps; "
+                "raise epsilon or delta, or train fewer steps"
+            )
+    # bisect to 0.5% of the target: the returned sigma always spends at most the target
+    while spent(high) < target_epsilon * 0.995 and high - low > 1e-6:
+        mid = (low + high) / 2
+        if spent(mid) > target_epsilon:
+            low = mid
+        else:
+            high = mid
+    return high
 
 
 @dataclass
@@ -156,12 +217,11 @@ class ClientAccountant:
     def _epsilon_of(self, history: list[tuple[float, float, int]]) -> float:
         if not history:
             return 0.0
+        if self.mechanism == "rdp":
+            return _rdp_epsilon(history, self.delta)
         accountant = _accountant(self.mechanism)
         accountant.history = list(history)
-        with warnings.catch_warnings():
-            # the bound at the largest order tried is still a valid (slightly loose) bound
-            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-            return float(accountant.get_epsilon(delta=self.delta, **_orders(self.mechanism)))
+        return float(accountant.get_epsilon(delta=self.delta))
 
     @property
     def epsilon(self) -> float:
