@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # quiet the Ray dashboard and its usage-stats prompt; nothing here needs them
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray warns (FutureWarning) about a GPU env-var default that changes later; opt in now
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     from qflower.local import simulate
 
     try:

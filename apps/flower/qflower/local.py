@@ -116,9 +116,15 @@ def simulate(
         "client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0},
         "init_args": {"num_cpus": cpus, "include_dashboard": False},
     }
-    run_simulation(
-        server_app=build_server_app(overrides),
-        client_app=client_app,
-        num_supernodes=config.num_clients,
-        backend_config=backend_config,
-    )
+    try:
+        run_simulation(
+            server_app=build_server_app(overrides),
+            client_app=client_app,
+            num_supernodes=config.num_clients,
+            backend_config=backend_config,
+        )
+    finally:
+        import ray
+
+        if ray.is_initialized():  # Flower stops its actors; make sure Ray itself goes too
+            ray.shutdown()

@@ -7,6 +7,7 @@ run-config overrides baked in (what ``python -m qflower`` and the tests use with
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -76,6 +77,9 @@ def run_server(
 ) -> dict[str, Any]:
     """Run the whole federation on ``grid``; returns the run report (also written to disk)."""
     started = time.perf_counter()
+    # opacus calls logging.basicConfig() on import, so every flwr line (flwr has its own
+    # console handler) would print twice through the root logger
+    logging.getLogger("flwr").propagate = False
     config, app = parse_run_config(run_config, overrides)
     say = echo or (lambda line: log(INFO, "%s", line))
     # the server evaluates while the clients wait, so it may use every core

@@ -77,6 +77,7 @@ class QFedStrategy(FedAvg):
         self._echo = echo or (lambda line: log(INFO, "%s", line))
         self._selection = None
         self._round_started = 0.0
+        self._failed_last: set[int] = set()
 
     # ------------------------------------------------------------------ messages
 
@@ -167,6 +168,10 @@ class QFedStrategy(FedAvg):
         available = self.discover(grid)
         self._round_started = time.perf_counter()
         rnd = self.server.round + 1  # the run's round (continues after a resume)
+        rested = [p for p in available if p not in self._failed_last]
+        if len(rested) >= self.server.task.config.clients_per_round:
+            # a client that just failed sits out one round, while enough others can train
+            available = rested
         selection = self.server.select(available, round=rnd)
         self._selection = selection
         messages = []
@@ -205,6 +210,7 @@ class QFedStrategy(FedAvg):
         selected = [int(s) for s in self._selection.selected] if self._selection else []
         replied = {r.client_id for r in results}
         failed = [pid for pid in selected if pid not in replied]
+        self._failed_last = set(failed)
         rnd = self.server.round + 1
         if len(results) < self.app.min_train_replies:
             log(

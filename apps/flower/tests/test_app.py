@@ -120,3 +120,28 @@ def test_resume_refuses_another_split(first_run):
 def test_num_partitions_must_match_num_clients(tmp_path):
     with pytest.raises(InvalidConfig, match=r"num-partitions is 2 .* num-clients=3"):
         _run(tmp_path, "bad", nodes=2)
+
+
+@pytest.mark.slow  # Ray start-up alone takes ~30 s on a busy 2-core machine
+@pytest.mark.filterwarnings(
+    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
+)
+def test_simulation_engine_runs_the_apps_with_a_failing_client(tmp_path):
+    """The same apps on Flower's Simulation Engine (Ray), through ``python -m qflower``."""
+    from qflower.__main__ import main
+
+    out = tmp_path / "ray"
+    overrides = {
+        **TINY,
+        "num-clients": 2,
+        "clients-per-round": 2,
+        "rounds": 1,
+        "fail-clients": "1",
+        "output-dir": str(out),
+    }
+    args = " ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
+    assert main(["--run-config", args, "--num-cpus", "2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    (row,) = report["rounds"]
+    assert row["replied"] == [0] and row["failed"] == [1]
+    assert math.isfinite(row["epsilon_max"]) and 0.0 <= row["accuracy"] <= 1.0
