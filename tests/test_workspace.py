@@ -82,7 +82,8 @@ def test_every_member_is_a_workspace_source():
     root = tomllib.loads((ROOT / "pyproject.toml").read_text())
     sources = root["tool"]["uv"]["sources"]
     for member in MEMBERS:
-        assert sources.get(member.name) == {"workspace": True}, member.name
+        name = tomllib.loads((member / "pyproject.toml").read_text())["project"]["name"]
+        assert sources.get(name) == {"workspace": True}, name
 
 
 def test_ci_runs_the_readme_test_command():
