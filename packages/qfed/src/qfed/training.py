@@ -205,7 +205,7 @@ def train_local(
                         continue
                     ids, mask = _trim(ids, mask)
                     optimizer.zero_grad(set_to_none=True)
-                    logits = model.module(input_ids=ids, attention_mask=mask).logits
+                    logits = model.module(input_ids=ids, attention_mask=mask)
                     loss = torch.nn.functional.cross_entropy(logits, y)
                     loss.backward()
                     optimizer.step()
@@ -266,7 +266,7 @@ def evaluate(
         chunk = slice(start, start + batch_size)
         enc = model.encode(texts[chunk], max_length=max_length)
         y = torch.as_tensor(np.array(labels[chunk], dtype=np.int64))
-        logits = model.module(**enc).logits
+        logits = model.module(**enc)
         loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
         predictions[chunk] = logits.argmax(dim=1).numpy()
     correct = predictions == labels
