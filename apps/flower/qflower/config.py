@@ -37,7 +37,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "lora-targets": "query,value",
     "lora-top-layers": 2,
     "ffa": False,
-    "rounds": 4,
+    "rounds": 6,
     "clients-per-round": 4,
     "local-epochs": 1,
     "batch-size": 32,
