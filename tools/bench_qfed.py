@@ -97,6 +97,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--targets", type=float, nargs="+", default=[0.6, 0.65, 0.7])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="run only the runs whose name contains one of these"
+    )
+    parser.add_argument("--tag", default="", help="suffix for the output file names")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 64 examples per client")
     args = parser.parse_args()
     if args.quick:
@@ -123,7 +127,10 @@ def main() -> None:
     )
 
     results = []
-    for name, config in suite_runs(args, base):
+    runs = suite_runs(args, base)
+    if args.only:
+        runs = [(n, c) for n, c in runs if any(o in n for o in args.only)]
+    for name, config in runs:
         print(f"\n== {name}", flush=True)
         start = time.perf_counter()
         server = simulate(config, progress=lambda line: print("  " + line, flush=True))
@@ -140,7 +147,7 @@ def main() -> None:
             "history": history,
         }
         results.append(row)
-        slug = name.replace(" ", "_").replace("=", "").replace("/", "-")
+        slug = name.replace(" ", "_").replace("=", "").replace("/", "-") + args.tag
         (OUT / f"{slug}.json").write_text(json.dumps(row, indent=1, default=str))
 
     print(
@@ -160,7 +167,9 @@ def main() -> None:
         "args": vars(args),
         "runs": [{k: v for k, v in r.items() if k != "history"} for r in results],
     }
-    (OUT / f"summary-{args.suite}.json").write_text(json.dumps(summary, indent=1, default=str))
+    (OUT / f"summary-{args.suite}{args.tag}.json").write_text(
+        json.dumps(summary, indent=1, default=str)
+    )
 
 
 if __name__ == "__main__":
