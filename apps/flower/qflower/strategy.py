@@ -311,6 +311,8 @@ def progress_line(row: dict[str, Any], rounds: int) -> str:
     eps = row.get("epsilon_max")
     eps_text = "n/a" if eps is None or not math.isfinite(eps) else f"{eps:.2f}"
     failed = f" failed {row['failed']}" if row.get("failed") else ""
+    if row.get("budget_exhausted"):
+        failed += f" budget spent {row['budget_exhausted']}"
     seconds = row.get("seconds") or 0.0
     return (
         f"round {row['round']}/{rounds}: clients {row['selected']}{failed} | "

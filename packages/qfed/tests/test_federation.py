@@ -97,3 +97,20 @@ def test_non_private_robust_aggregation_runs():
     )
     assert len(server.history) == 2
     assert math.isinf(server.history[-1]["epsilon_max"])
+
+
+def test_clients_stop_at_their_budget_and_the_run_goes_on():
+    # noise planned for one round; the run has three, and both clients are picked every round
+    config = FedConfig(
+        **{**QUICK, "num_clients": 2, "clients_per_round": 2, "rounds": 3},
+        planned_rounds=1,
+        epsilon=4.0,
+    )
+    lines = []
+    server = simulate(config, progress=lines.append)
+    rows = server.history
+    assert len(rows) == 3
+    assert any(r["budget_exhausted"] for r in rows)
+    assert any("budget spent" in line for line in lines)
+    assert all(r["epsilon_max"] <= 4.0 for r in rows)
+    assert rows[-1]["train_examples"] == 0  # nobody can afford the last round

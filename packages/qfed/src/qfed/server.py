@@ -223,12 +223,17 @@ class FederatedServer:
         self.aggregate(replies)
         report = self.evaluate()
         received = sum(payload_bytes(r.state) for r in replies)
+        spent = [int(r.client_id) for r in replies if r.metrics.get("budget_exhausted")]
+        if spent:
+            log.info("round %d: clients %s have spent their privacy budget", self.round, spent)
         row = {
             "round": self.round,
             "selected": [int(s) for s in selection.selected],
             "selection_objective": selection.objective,
             "replied": [int(r.client_id) for r in replies],
             "failed": [int(f) for f in failed],
+            # clients whose budget is spent: they stop training and are not selected again
+            "budget_exhausted": spent,
             "accuracy": report.accuracy,
             "loss": report.loss,
             "per_class_accuracy": list(report.per_class_accuracy),

@@ -43,9 +43,11 @@ def simulate(
             replies.append(ClientReply(int(cid), result.state, result.metrics))
         row = server.run_round(selection, replies, started=started)
         if progress is not None:
+            spent = row["budget_exhausted"]
             progress(
                 f"round {rnd}/{config.rounds}: clients {row['selected']} "
-                f"accuracy {row['accuracy']:.4f} loss {row['loss']:.4f} "
+                + (f"(budget spent: {spent}) " if spent else "")
+                + f"accuracy {row['accuracy']:.4f} loss {row['loss']:.4f} "
                 f"epsilon max {row['epsilon_max']:.3g} ({row['seconds']:.1f} s, "
                 f"{time.perf_counter() - total:.0f} s total)"
             )
