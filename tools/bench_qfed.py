@@ -25,7 +25,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from qfed.baselines import majority_accuracy, tfidf_logreg_accuracy
 from qfed.simulation import simulate
@@ -110,8 +109,8 @@ def main() -> None:
     base = base_config(args)
 
     task = FederatedTask(base)
-    train, test = task._split[0], task.test_data()
-    pooled = train.subset(np.concatenate([task._split[2][i] for i in range(base.num_clients)]))
+    train, test = task.train_data(), task.test_data()
+    pooled = task.clients_pooled()
     anchors = {
         "majority": majority_accuracy(train, test),
         "tfidf_logreg_full_train": tfidf_logreg_accuracy(train, test),

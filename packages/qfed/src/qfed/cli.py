@@ -87,7 +87,7 @@ def _anchors(args: argparse.Namespace) -> int:
     from qfed.task import FederatedTask
 
     task = FederatedTask(_config(args))
-    train, test = task._split[0], task.test_data()
+    train, test = task.train_data(), task.test_data()
     print(f"held-out test rows: {len(test)}, train rows: {len(train)}")
     print(f"majority class: {majority_accuracy(train, test):.4f}")
     print(

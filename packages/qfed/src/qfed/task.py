@@ -215,6 +215,15 @@ class FederatedTask:
     def test_data(self) -> TextData:
         return self._split[1]
 
+    def train_data(self) -> TextData:
+        """All training rows (before the per-client cap): what a central baseline may use."""
+        return self._split[0]
+
+    def clients_pooled(self) -> TextData:
+        """Every client's rows (after the cap) in one set: the same data, centralised."""
+        train, _, parts = self._split
+        return train.subset(np.concatenate(parts))
+
     def build_model(self) -> LoraModel:
         c = self.config
         return load_model(c.model, num_labels=self.num_labels, lora=c.lora, seed=c.seed)
