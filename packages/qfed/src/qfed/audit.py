@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -238,19 +237,6 @@ class DPSGDAuditResult:
     seconds: float
 
 
-# Opacus warnings silenced inside audit_dp_sgd, each matched by message (the project turns
-# warnings into errors in tests):
-_OPACUS_WARNINGS = (
-    # secure_mode=False is deliberate: an audit needs a seeded, reproducible run.
-    "Secure RNG turned off",
-    # torch notes the full backward hooks Opacus registers on modules with no input needing
-    # grad; per-sample gradients are still right for our Linear layer.
-    "Full backward hook is firing",
-    # see qfed.client_dp.accountant_epsilon: the bound stays valid at the largest order.
-    "Optimal order is the largest alpha",
-)
-
-
 def audit_dp_sgd(
     *,
     num_canaries: int = 1000,
@@ -299,7 +285,7 @@ def audit_dp_sgd(
     from sklearn.datasets import load_digits
     from torch.utils.data import DataLoader, TensorDataset
 
-    from qfed.client_dp import accountant_epsilon
+    from qfed.privacy import epsilon_of, quiet_opacus
 
     if isinstance(num_canaries, bool) or not isinstance(num_canaries, int) or num_canaries < 2:
         raise InvalidConfig(f"num_canaries must be an integer >= 2, got {num_canaries!r}")
@@ -373,9 +359,7 @@ def audit_dp_sgd(
             batch_size=batch_size,
             generator=torch.Generator().manual_seed(seed + 1),
         )
-        with warnings.catch_warnings():
-            for message in _OPACUS_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
+        with quiet_opacus():
             engine = PrivacyEngine(accountant="rdp", secure_mode=False)
             model, optimizer, loader = engine.make_private(
                 module=linear,
@@ -396,9 +380,7 @@ def audit_dp_sgd(
                     optimizer.step()
                     steps += 1
             sample_rate = 1.0 / len(loader)
-            accounted = (
-                math.inf if noise_multiplier == 0 else accountant_epsilon(engine.accountant, delta)
-            )
+            accounted = epsilon_of(engine.accountant.history, delta)
 
         weight = linear.weight.detach().double().numpy()
         columns = weight[:, n_feat:].T  # (num_canaries, classes)

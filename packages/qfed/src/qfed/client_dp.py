@@ -42,44 +42,22 @@ able to predict the generator's state.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.accountant import IAccountant
-from opacus.accountants.utils import get_noise_multiplier
 
 from qfed.errors import BudgetExhausted, DataError, InvalidConfig
+from qfed.privacy import RDP_ORDERS, epsilon_of, noise_for_target
 
-__all__ = ["ACCOUNTANTS", "RDP_ORDERS", "ClientLevelDP", "accountant_epsilon", "update_norm"]
+__all__ = ["ACCOUNTANTS", "RDP_ORDERS", "ClientLevelDP", "update_norm"]
 
 #: Accountant names accepted by :class:`ClientLevelDP`, mapped to the Opacus classes.
 ACCOUNTANTS: dict[str, type[IAccountant]] = {"rdp": RDPAccountant, "prv": PRVAccountant}
 
 Params = Mapping[str, np.ndarray]
-
-# RDP orders searched when converting to (epsilon, delta): Opacus' defaults stop at 63, which is
-# too low for small client sampling rates over few rounds (the optimum sits at the largest
-# order and the bound is loose), so the range is extended up to 4096.
-RDP_ORDERS: list[float] = [
-    *RDPAccountant.DEFAULT_ALPHAS,
-    *range(64, 256, 8),
-    *(256 * 2**i for i in range(5)),
-]
-
-
-def accountant_epsilon(accountant: IAccountant, delta: float) -> float:
-    """Epsilon at ``delta`` from an Opacus accountant, with :data:`RDP_ORDERS` for RDP."""
-    if isinstance(accountant, RDPAccountant):
-        with warnings.catch_warnings():
-            # Opacus warns when the best order is the largest one searched; the epsilon is
-            # still a valid (if slightly loose) upper bound, and RDP_ORDERS already reaches
-            # 4096, so the warning carries no action for the caller.
-            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-            return float(accountant.get_epsilon(delta=delta, alphas=RDP_ORDERS))
-    return float(accountant.get_epsilon(delta=delta))
 
 
 # Bumped when the layout of state_dict() changes, so an old checkpoint is refused clearly.
@@ -196,7 +174,6 @@ class ClientLevelDP:
             else _check_count("max_rounds", max_rounds, "pass the planned number of rounds")
         )
         self._accountant: IAccountant = ACCOUNTANTS[accountant]()
-        self._epsilon_cache: dict[tuple[tuple[float, float, int], ...], float] = {}
 
     # ------------------------------------------------------------------ calibration
 
@@ -215,7 +192,7 @@ class ClientLevelDP:
     ) -> ClientLevelDP:
         """Calibrate z so that ``rounds`` rounds spend at most ``target_epsilon``.
 
-        Uses Opacus ``get_noise_multiplier`` (a bisection on the same accountant) with
+        Uses :func:`qfed.privacy.noise_for_target` (a bisection on the same accountant) with
         sample_rate = K/N (or 1 without amplification) and steps = rounds. The tolerance is
         0.5% of the target, so the planned rounds land within 1% below it. The returned
         object enforces the plan: :meth:`aggregate` refuses round ``rounds + 1``.
@@ -232,26 +209,10 @@ class ClientLevelDP:
             accountant,
             amplification=amplification,
         )
-        # Same orders as the running accounting, so the calibration and .epsilon agree.
-        extra: dict[str, Any] = {"alphas": RDP_ORDERS} if accountant == "rdp" else {}
-        try:
-            with warnings.catch_warnings():
-                # see accountant_epsilon: a valid bound, no action for the caller
-                warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-                z = get_noise_multiplier(
-                    target_epsilon=target,
-                    target_delta=probe.delta,
-                    sample_rate=probe.sample_rate,
-                    steps=rounds,
-                    accountant=accountant,
-                    epsilon_tolerance=0.005 * target,
-                    **extra,
-                )
-        except ValueError as exc:  # Opacus: "The privacy budget is too low."
-            raise InvalidConfig(
-                f"target_epsilon={target} cannot be met in {rounds} rounds at delta={delta} "
-                f"(Opacus: {exc}); raise target_epsilon or delta, or plan fewer rounds"
-            ) from exc
+        # the same accounting as .epsilon (qfed.privacy), so calibration and reports agree
+        z = noise_for_target(
+            target, probe.delta, sample_rate=probe.sample_rate, steps=rounds, mechanism=accountant
+        )
         return cls(
             clip_norm,
             z,
@@ -283,19 +244,6 @@ class ClientLevelDP:
         """Rounds accounted so far."""
         return sum(steps for _, _, steps in self._accountant.history)
 
-    def _epsilon_of(self, history: list[tuple[float, float, int]]) -> float:
-        history = [h for h in history if h[2] > 0]
-        if not history:
-            return 0.0
-        if any(z == 0.0 for z, _, _ in history):
-            return math.inf  # a round without noise gives no privacy
-        key = tuple(history)
-        if key not in self._epsilon_cache:
-            acc = ACCOUNTANTS[self.accountant_name]()
-            acc.history = list(history)
-            self._epsilon_cache[key] = accountant_epsilon(acc, self.delta)
-        return self._epsilon_cache[key]
-
     def _epsilon_after(self, rounds: int) -> float:
         # The recorded history (which a restored checkpoint may have written with another z)
         # plus the rounds still to come at the current z and q.
@@ -306,7 +254,7 @@ class ClientLevelDP:
                 f"rounds={rounds} is below the {self.rounds} rounds already accounted"
             )
         history.append((self.noise_multiplier, self.sample_rate, extra))
-        return self._epsilon_of(history)
+        return epsilon_of(history, self.delta, self.accountant_name)
 
     @property
     def epsilon(self) -> float:

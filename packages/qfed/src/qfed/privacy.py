@@ -9,9 +9,11 @@ the client past its budget.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,11 +22,37 @@ from qfed.errors import InvalidConfig
 
 MECHANISMS = ("rdp", "prv")
 
+# RDP orders searched when converting to (epsilon, delta): Opacus' defaults stop at 63, which
+# is too low for small sampling rates over few steps (the optimum sits at the largest order and
+# the bound is loose), so the range is extended up to 4096. Sample-level and client-level
+# accounting both use these, so planning and reporting agree.
+RDP_ORDERS: list[float] = [
+    *[1 + x / 10.0 for x in range(1, 100)],  # Opacus' RDPAccountant.DEFAULT_ALPHAS
+    *range(12, 64),
+    *range(64, 256, 8),
+    *(256 * 2**i for i in range(5)),
+]
 
-def _accountant(mechanism: str):
-    from opacus.accountants import PRVAccountant, RDPAccountant
 
-    return RDPAccountant() if mechanism == "rdp" else PRVAccountant()
+# Opacus warnings that say nothing to act on, silenced where qfed runs Opacus (the project
+# turns warnings into errors in tests, and users should not see them on every round):
+OPACUS_NOISE = (
+    # we seed for reproducibility; pass secure_mode to Opacus for production
+    "Secure RNG turned off",
+    # inputs (token ids, canaries) never require grad; per-sample gradients are still right
+    "Full backward hook is firing",
+    # the bound at the largest RDP order tried is still a valid (slightly loose) bound
+    "Optimal order is the largest alpha",
+)
+
+
+@contextlib.contextmanager
+def quiet_opacus() -> Iterator[None]:
+    """Silence :data:`OPACUS_NOISE` (and only those) inside the block."""
+    with warnings.catch_warnings():
+        for message in OPACUS_NOISE:
+            warnings.filterwarnings("ignore", message=message)
+        yield
 
 
 @functools.lru_cache(maxsize=256)
@@ -32,34 +60,37 @@ def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
     from opacus.accountants.analysis.rdp import compute_rdp
 
     return np.asarray(
-        compute_rdp(
-            q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(_orders())
-        )
+        compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=RDP_ORDERS)
     )
 
 
-@functools.cache
-def _orders() -> tuple[float, ...]:
-    # the same wide range of RDP orders as client-level accounting, so planning and reporting
-    # agree and small epsilons are not inflated by opacus's default cap at order 63
-    from qfed.client_dp import RDP_ORDERS
+def epsilon_of(
+    history: list[tuple[float, float, int]], delta: float, mechanism: str = "rdp"
+) -> float:
+    """Epsilon at ``delta`` of the subsampled Gaussian mechanism run as ``history`` says.
 
-    return tuple(RDP_ORDERS)
-
-
-def _rdp_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
-    """RDP composes by addition: sum each (noise, rate) pair's per-step RDP times its steps.
-
-    Caching the per-step vector makes epsilon for any history (and the bisections over steps
-    and noise below) a few vector operations instead of a fresh RDP computation each time.
+    ``history`` holds (noise multiplier, sample rate, steps) triples, as Opacus accountants
+    keep them. RDP composes by addition, so each pair's per-step RDP is computed once (cached)
+    and scaled by its steps: epsilon for any history, and the bisections over steps and noise
+    that planning needs, cost a few vector operations. A step without noise gives no privacy
+    (infinite epsilon). ``mechanism="prv"`` uses Opacus' PRV accountant instead.
     """
+    history = [(float(z), float(q), int(n)) for z, q, n in history if n > 0]
+    if not history:
+        return 0.0
+    if any(z == 0.0 for z, _, _ in history):
+        return math.inf
+    if mechanism == "prv":
+        from opacus.accountants import PRVAccountant
+
+        accountant = PRVAccountant()
+        accountant.history = history
+        return float(accountant.get_epsilon(delta=delta))
     from opacus.accountants.analysis.rdp import get_privacy_spent
 
-    total = sum(n * _rdp_per_step(float(z), float(q)) for z, q, n in history)
-    with warnings.catch_warnings():
-        # the bound at the largest order tried is still a valid (slightly loose) bound
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        eps, _ = get_privacy_spent(orders=list(_orders()), rdp=total, delta=delta)
+    total = sum(n * _rdp_per_step(z, q) for z, q, n in history)
+    with quiet_opacus():
+        eps, _ = get_privacy_spent(orders=RDP_ORDERS, rdp=total, delta=delta)
     return float(eps)
 
 
@@ -105,19 +136,25 @@ def _noise_for_target(
     if mechanism == "prv":
         from opacus.accountants.utils import get_noise_multiplier
 
-        return float(
-            get_noise_multiplier(
-                target_epsilon=target_epsilon,
-                target_delta=delta,
-                sample_rate=sample_rate,
-                steps=steps,
-                accountant="prv",
-                epsilon_tolerance=0.005 * target_epsilon,
-            )
-        )
+        try:
+            with quiet_opacus():  # opacus brackets the PRV search with RDP
+                sigma = get_noise_multiplier(
+                    target_epsilon=target_epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant="prv",
+                    epsilon_tolerance=0.005 * target_epsilon,
+                )
+        except ValueError as exc:  # opacus: "The privacy budget is too low."
+            raise InvalidConfig(
+                f"epsilon {target_epsilon} at delta {delta} cannot be met in {steps} steps "
+                f"(opacus: {exc}); raise epsilon or delta, or train fewer steps"
+            ) from exc
+        return float(sigma)
 
     def spent(sigma: float) -> float:
-        return _rdp_epsilon([(sigma, sample_rate, steps)], delta)
+        return epsilon_of([(sigma, sample_rate, steps)], delta)
 
     low, high = 0.0, 10.0
     while spent(high) > target_epsilon:
@@ -214,23 +251,18 @@ class ClientAccountant:
     def steps(self) -> int:
         return sum(n for _, _, n in self.history)
 
-    def _epsilon_of(self, history: list[tuple[float, float, int]]) -> float:
-        if not history:
-            return 0.0
-        if self.mechanism == "rdp":
-            return _rdp_epsilon(history, self.delta)
-        accountant = _accountant(self.mechanism)
-        accountant.history = list(history)
-        return float(accountant.get_epsilon(delta=self.delta))
-
     @property
     def epsilon(self) -> float:
         """Epsilon spent so far, at this accountant's delta."""
-        return self._epsilon_of(self.history)
+        return epsilon_of(self.history, self.delta, self.mechanism)
 
     def epsilon_after(self, steps: int) -> float:
         """What epsilon would be after ``steps`` more steps at the current settings."""
-        return self._epsilon_of([*self.history, (self.noise_multiplier, self.sample_rate, steps)])
+        return epsilon_of(
+            [*self.history, (self.noise_multiplier, self.sample_rate, steps)],
+            self.delta,
+            self.mechanism,
+        )
 
     def affordable_steps(self, wanted: int) -> int:
         """How many of ``wanted`` further steps fit in the budget (0 when it is spent)."""

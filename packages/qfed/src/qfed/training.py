@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ import torch
 
 from qfed.errors import DataError, InvalidConfig
 from qfed.model import LoraModel
-from qfed.privacy import ClientAccountant, steps_per_epoch
+from qfed.privacy import ClientAccountant, quiet_opacus, steps_per_epoch
 
 log = logging.getLogger("qfed.training")
 
@@ -100,21 +99,6 @@ def _trim(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return ids[:, :width], mask[:, :width]
 
 
-class _quiet_opacus(warnings.catch_warnings):
-    """Silence the two warnings Opacus emits on every run that say nothing to act on.
-
-    "Secure RNG turned off": we seed for reproducibility (use secure_mode for production);
-    "Full backward hook is firing...": inputs (token ids) never require grad, by design.
-    """
-
-    def __enter__(self):
-        result = super().__enter__()
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        return result
-
-
 def train_local(
     model: LoraModel,
     texts: Sequence[str],
@@ -178,7 +162,7 @@ def train_local(
             )
         from opacus import PrivacyEngine
 
-        with _quiet_opacus():
+        with quiet_opacus():
             engine = PrivacyEngine(accountant="rdp")
             # the client's own accountant spans all rounds; a fresh engine's would not
             engine.accountant = _HistoryTap(accountant)
@@ -195,7 +179,7 @@ def train_local(
             )
     steps, loss_sum, examples = 0, 0.0, 0
     try:
-        with _quiet_opacus():
+        with quiet_opacus():
             while steps < allowed:
                 for ids, mask, y in loader:
                     if steps >= allowed:
