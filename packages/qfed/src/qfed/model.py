@@ -34,7 +34,7 @@ class LoraSettings:
     target_modules: tuple[str, ...] = ("query", "value")
     ffa: bool = False
     # adapters on the top N transformer layers only (None: all). Backpropagation then stops
-    # at the lowest adapted layer: on MiniLM the top 2 of 6 layers train about twice as fast
+    # at the lowest adapted layer, and the layers below cost only their forward pass
     top_layers: int | None = None
 
     def __post_init__(self) -> None:
@@ -75,9 +75,9 @@ class SentenceClassifier(torch.nn.Module):
     """Transformer encoder, mean pooling over real tokens, linear head; returns logits.
 
     Mean pooling is how all-MiniLM-L6-v2 was trained to embed sentences, so its pooled output
-    is already a good feature (a linear probe on it reaches about 72% on the tweet corpus);
-    the [CLS] + pooler path of ``AutoModelForSequenceClassification`` uses weights the
-    sentence-embedding training never tuned, and learned far more slowly in our runs.
+    is already a good sentence feature; the [CLS] + pooler path of
+    ``AutoModelForSequenceClassification`` uses pooler weights that sentence-embedding training
+    never tuned.
     """
 
     def __init__(self, encoder: torch.nn.Module, num_labels: int) -> None:
