@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from qfed.client import client_profile, client_round
+from qfed.client import cached_model, client_profile, client_round
 from qfed.server import ClientReply, FederatedServer
 from qfed.task import FedConfig, FederatedTask
 
@@ -22,7 +22,9 @@ def simulate(
 ) -> FederatedServer:
     """Run ``config.rounds`` rounds; returns the server (``.history`` has one row per round)."""
     task = FederatedTask(config)
-    server = FederatedServer(task)
+    # one model in this process: every use (client round, server evaluation) loads the
+    # tensors it needs first, so the server and the clients can share the loaded backbone
+    server = FederatedServer(task, model=cached_model(task))
     for cid in range(config.num_clients):
         server.update_client(cid, client_profile(task, cid))
     accountants: dict[int, dict | None] = {}
