@@ -42,6 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='overrides like "rounds=2 epsilon=4.0" (every key of [tool.flwr.app.config])',
     )
     parser.add_argument(
+        "--node-config",
+        "-n",
+        action="append",
+        default=[],
+        help='every simulated client\'s limits, like "max-epsilon=4.0 max-rounds=3" '
+        "(keys: max-epsilon, max-delta, min-noise-multiplier, max-rounds, share-label-counts, "
+        "count-noise, allow-seeded-noise, state-dir)",
+    )
+    parser.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs Ray may use (default: all)"
     )
     args = parser.parse_args(argv)
@@ -52,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qflower.local import simulate
 
     try:
-        simulate(parse_overrides(args.run_config), num_cpus=args.num_cpus)
+        simulate(
+            parse_overrides(args.run_config),
+            node_config=parse_overrides(args.node_config),
+            num_cpus=args.num_cpus,
+        )
     except QfedError as exc:
         print(f"qflower: {exc}", file=sys.stderr)
         return 2

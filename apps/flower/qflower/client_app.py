@@ -1,37 +1,82 @@
-"""The Flower ``ClientApp``: one client's DP-LoRA training, evaluation and profile.
+"""The Flower ``ClientApp``: one client's DP-LoRA training and profile, under its own limits.
 
-Every message carries the task's settings (``config["task"]``, JSON from the server), so a
-client never depends on its own copy of the run-config, and the split it trains on is the
-one the server planned (same dataset, seed and partitioning on every node). The client's
-partition is ``node_config["partition-id"]`` out of ``node_config["num-partitions"]``.
+Every message carries the task's settings (``config["task"]``, JSON from the server), so the
+split a client trains on is the one the server planned (same dataset, seed and partitioning
+on every node). The client's partition is ``node_config["partition-id"]`` out of
+``node_config["num-partitions"]``.
 
-The client's DP accountant lives in ``context.state`` (Flower keeps a node's context across
-rounds), so one accountant spans the whole run and epsilon composes over every round the
-client trains in. When the context is fresh but the server sends the client's last known
-accountant state (a run resumed from a checkpoint), that state is used instead of a new plan.
+The guarantee holds against the server, so the client decides, not the server:
+
+* its limits are pinned in its ``node_config`` (:data:`qfed.policy.NODE_CONFIG_KEYS`:
+  ``max-epsilon``, ``max-delta``, ``min-noise-multiplier``, ``max-rounds``,
+  ``share-label-counts``, ``count-noise``, ``allow-seeded-noise``); a request beyond them is
+  refused with a message naming the key;
+* its privacy ledger (every release, the spent budget) is a JSON file in ``state-dir``
+  (node_config; default ``~/.qflower/ledgers``), written after every release, so a restarted
+  client continues its composition and nothing the server sends can reset it;
+* its noise and batch coins come from the CSPRNG; the seeded test mode needs the node's
+  consent (``allow-seeded-noise=true``);
+* every field it sends is in :data:`RELEASED_FIELDS`, each accounted or public; federated
+  evaluation on its own data is refused in a private run (the metrics are not accounted).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
-from qfed.client import cached_model, client_profile, client_round
-from qfed.errors import InvalidConfig
+from qfed.client import (
+    PROFILE_FIELDS,
+    REPLY_FIELDS,
+    cached_model,
+    client_profile,
+    client_round,
+    seeded_source,
+)
+from qfed.errors import InvalidConfig, PolicyRefused
+from qfed.ledger import ClientLedger
+from qfed.policy import NODE_CONFIG_KEYS, ClientPolicy
 from qfed.task import FederatedTask
 from qfed.training import evaluate as evaluate_model
 
 from qflower.config import config_from_json
 
-app = ClientApp()
+#: node_config keys besides the policy's
+NODE_KEYS: dict[str, str] = {
+    "partition-id": "this node's partition of the dataset",
+    "num-partitions": "the number of partitions (must equal the run's num-clients)",
+    "state-dir": "folder of this node's privacy ledger (default ~/.qflower/ledgers)",
+    **{key: text for key, (_, text) in NODE_CONFIG_KEYS.items()},
+}
+
+DEFAULT_STATE_DIR = Path("~/.qflower/ledgers")
+
+_PARTITION = "public: the node's identity, which the server knows from the connection"
+
+#: Every value a reply of this ClientApp carries, by where it sits in the message, and why it
+#: may leave the client. A test walks real replies and fails on anything not listed here.
+RELEASED_FIELDS: dict[str, str] = {
+    "train.arrays.*": (
+        "dp=sample: the LoRA tensors after DP-SGD (accounted, every step, in the ledger); "
+        "dp=client: raw to the server, which clips and noises them (trusted server)"
+    ),
+    "train.metrics.num-examples": REPLY_FIELDS["num_examples"],
+    "train.metrics.partition-id": _PARTITION,
+    **{f"train.report.{k}": v for k, v in REPLY_FIELDS.items()},
+    "train.report.partition_id": _PARTITION,
+    **{f"query.profile.{k}": v for k, v in PROFILE_FIELDS.items()},
+    "query.profile.partition_id": _PARTITION,
+    "evaluate.metrics.*": "dp=none only (not private): refused in a private run",
+}
 
 _TASKS: dict[str, FederatedTask] = {}  # per process: the split is built once per setting
-
-ACCOUNTANT_KEY = "qfed-accountant"
 
 
 def _task(message: Message) -> tuple[FederatedTask, dict]:
@@ -47,11 +92,22 @@ def _task(message: Message) -> tuple[FederatedTask, dict]:
     return _TASKS[text], dict(config)
 
 
-def partition_id(context: Context, num_clients: int) -> int:
+def node_settings(context: Context, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """This node's settings: ``defaults`` (the app's) under its ``node_config``."""
+    merged = {**dict(defaults or {}), **dict(context.node_config)}
+    unknown = sorted(set(merged) - set(NODE_KEYS))
+    if unknown:
+        raise InvalidConfig(
+            f"unknown node_config key(s) {unknown}; known keys: {sorted(NODE_KEYS)}"
+        )
+    return merged
+
+
+def partition_id(settings: Mapping[str, Any], num_clients: int) -> int:
     """This node's partition, checked against the run's ``num-clients``."""
     try:
-        pid = int(context.node_config["partition-id"])
-        parts = int(context.node_config["num-partitions"])
+        pid = int(settings["partition-id"])
+        parts = int(settings["num-partitions"])
     except KeyError as exc:
         raise InvalidConfig(
             f"node_config lacks {exc}; start the SuperNode with "
@@ -68,6 +124,11 @@ def partition_id(context: Context, num_clients: int) -> int:
     return pid
 
 
+def ledger_path(settings: Mapping[str, Any], pid: int) -> Path:
+    folder = Path(str(settings.get("state-dir") or DEFAULT_STATE_DIR)).expanduser()
+    return folder / f"ledger-partition-{pid}.json"
+
+
 def arrays_to_state(record: ArrayRecord) -> dict[str, np.ndarray]:
     return {name: array.numpy() for name, array in record.items()}
 
@@ -80,90 +141,106 @@ def _json_safe(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-@app.query()
-def query(message: Message, context: Context) -> Message:
-    """The client's profile: data size and label counts (what FedAvg learns anyway)."""
-    task, _ = _task(message)
-    pid = partition_id(context, task.config.num_clients)
-    profile = client_profile(task, pid)
-    profile["epsilon_budget"] = _json_safe(float(profile["epsilon_budget"]))
-    if ACCOUNTANT_KEY in context.state:
-        # a client that already trained in this run reports what it has spent
-        from qfed.privacy import ClientAccountant
+def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientApp:
+    """A ClientApp whose nodes use ``node_defaults`` wherever their node_config is silent.
 
-        state = json.loads(str(context.state[ACCOUNTANT_KEY]["state"]))
-        profile["epsilon_spent"] = ClientAccountant.from_state_dict(state).epsilon
-    profile["partition_id"] = pid
-    content = RecordDict({"profile": ConfigRecord({"json": json.dumps(profile)})})
-    return Message(content, reply_to=message)
+    ``python -m qflower`` uses it to give every simulated node the same limits and a ledger
+    folder of the run's own; ``flwr run`` loads :data:`app` (no defaults).
+    """
+    client_app = ClientApp()
+    fixed = dict(node_defaults or {})
+
+    @client_app.query()
+    def query(message: Message, context: Context) -> Message:
+        """The client's profile: only released values (noisy counts) and public numbers."""
+        task, _ = _task(message)
+        settings = node_settings(context, fixed)
+        pid = partition_id(settings, task.config.num_clients)
+        policy = ClientPolicy.from_node_config(settings)
+        path = ledger_path(settings, pid)
+        ledger = ClientLedger.load(path)
+        profile = client_profile(
+            task,
+            pid,
+            ledger=ledger,
+            policy=policy,
+            source=seeded_source(task.config, pid, 0),
+        )
+        ledger.save(path)  # the release is on disk before it leaves the node
+        profile["epsilon_budget"] = _json_safe(float(profile["epsilon_budget"]))
+        profile["partition_id"] = pid
+        content = RecordDict({"profile": ConfigRecord({"json": json.dumps(profile)})})
+        return Message(content, reply_to=message)
+
+    @client_app.train()
+    def train(message: Message, context: Context) -> Message:
+        """One round of local (DP-)training from the global LoRA tensors."""
+        task, config = _task(message)
+        settings = node_settings(context, fixed)
+        pid = partition_id(settings, task.config.num_clients)
+        server_round = int(config["server-round"])
+        fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
+        if pid in fail:
+            # the fault-tolerance hook: this partition drops out of every round it is picked
+            raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
+        policy = ClientPolicy.from_node_config(settings)
+        path = ledger_path(settings, pid)
+        ledger = ClientLedger.load(path)
+        result = client_round(
+            task,
+            pid,
+            arrays_to_state(message.content["arrays"]),
+            ledger=ledger,
+            policy=policy,
+            round=server_round,
+        )
+        ledger.save(path)  # the steps are on the ledger before the update leaves the node
+        report = dict(result.metrics)
+        report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
+        report["partition_id"] = pid
+        content = RecordDict(
+            {
+                "arrays": state_to_arrays(result.state),
+                # FedAvg's reply contract: a MetricRecord carrying the weight, "num-examples"
+                # (here the released count, never the exact one under sample-level DP)
+                "metrics": MetricRecord(
+                    {"num-examples": int(report["num_examples"]), "partition-id": pid}
+                ),
+                "report": ConfigRecord({"json": json.dumps(report)}),
+            }
+        )
+        return Message(content, reply_to=message)
+
+    @client_app.evaluate()
+    def evaluate(message: Message, context: Context) -> Message:
+        """Loss and accuracy of the global model on this client's own split (dp=none only).
+
+        In a private run these metrics would be an unaccounted release of the client's
+        data, so the client refuses; the server evaluates on its central test set.
+        """
+        task, _ = _task(message)
+        settings = node_settings(context, fixed)
+        pid = partition_id(settings, task.config.num_clients)
+        if task.config.dp != "none":
+            raise PolicyRefused(
+                f"federated evaluation on this node's data is refused in a private run "
+                f"(dp={task.config.dp}): its loss and accuracy are not accounted. Set "
+                "evaluate-clients=0 (the server evaluates on its central test set)"
+            )
+        data = task.client_data(pid)
+        model = cached_model(task)
+        model.load_trainable_state(arrays_to_state(message.content["arrays"]))
+        report = evaluate_model(model, data.texts, data.labels, max_length=task.config.max_length)
+        metrics = MetricRecord(
+            {
+                "num-examples": report.num_examples,
+                "eval-loss": report.loss,
+                "eval-accuracy": report.accuracy,
+            }
+        )
+        return Message(RecordDict({"metrics": metrics}), reply_to=message)
+
+    return client_app
 
 
-@app.train()
-def train(message: Message, context: Context) -> Message:
-    """One round of local (DP-)training from the global LoRA tensors."""
-    task, config = _task(message)
-    pid = partition_id(context, task.config.num_clients)
-    server_round = int(config["server-round"])
-    fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
-    if pid in fail:
-        # the fault-tolerance hook: this partition drops out of every round it is picked for
-        raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
-    accountant_state = None
-    if ACCOUNTANT_KEY in context.state:
-        accountant_state = json.loads(str(context.state[ACCOUNTANT_KEY]["state"]))
-    elif config.get("accountant-state"):
-        accountant_state = json.loads(str(config["accountant-state"]))
-    result = client_round(
-        task,
-        pid,
-        arrays_to_state(message.content["arrays"]),
-        accountant_state=accountant_state,
-        seed=task.config.seed + 1000 * server_round + pid,
-    )
-    if result.accountant_state is not None:
-        context.state[ACCOUNTANT_KEY] = ConfigRecord({"state": json.dumps(result.accountant_state)})
-    report = dict(result.metrics)
-    report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
-    report["partition_id"] = pid
-    content = RecordDict(
-        {
-            "arrays": state_to_arrays(result.state),
-            # FedAvg's reply contract: one MetricRecord carrying the weight, "num-examples"
-            "metrics": MetricRecord(
-                {
-                    "num-examples": int(report["num_examples"]),
-                    "train-loss": float(report["train_loss"]),
-                    "epsilon": float(report["epsilon"]),
-                    "partition-id": pid,
-                }
-            ),
-            "report": ConfigRecord(
-                {
-                    "json": json.dumps(report),
-                    "accountant-state": json.dumps(result.accountant_state)
-                    if result.accountant_state is not None
-                    else "",
-                }
-            ),
-        }
-    )
-    return Message(content, reply_to=message)
-
-
-@app.evaluate()
-def evaluate(message: Message, context: Context) -> Message:
-    """Loss and accuracy of the global model on this client's own split."""
-    task, _ = _task(message)
-    pid = partition_id(context, task.config.num_clients)
-    data = task.client_data(pid)
-    model = cached_model(task)
-    model.load_trainable_state(arrays_to_state(message.content["arrays"]))
-    report = evaluate_model(model, data.texts, data.labels, max_length=task.config.max_length)
-    metrics = MetricRecord(
-        {
-            "num-examples": report.num_examples,
-            "eval-loss": report.loss,
-            "eval-accuracy": report.accuracy,
-        }
-    )
-    return Message(RecordDict({"metrics": metrics}), reply_to=message)
+app = build_client_app()

@@ -51,6 +51,8 @@ FED_DEFAULTS: dict[str, Any] = {
     "planned-rounds": 0,
     "client-clip-norm": 0.1,
     "accountant": "rdp",
+    "insecure-seeded-noise": False,
+    "allow-unprotected-selection": False,
     "selection": "qubo",
     "aggregation": "fedavg",
     "trim-fraction": 0.1,
@@ -138,6 +140,12 @@ def parse_run_config(
         raise InvalidConfig(
             f"evaluate-clients must be in 0..num-clients ({fed.num_clients}), "
             f"got {app.evaluate_clients}"
+        )
+    if app.evaluate_clients > 0 and fed.dp != "none":
+        raise InvalidConfig(
+            f"evaluate-clients={app.evaluate_clients} asks clients for loss and accuracy on "
+            f"their own data, which no accountant covers (dp={fed.dp}); set evaluate-clients=0 "
+            "(the server evaluates on its central test set), or use it with dp='none' only"
         )
     if app.round_timeout <= 0:
         raise InvalidConfig(f"round-timeout must be > 0 seconds, got {app.round_timeout}")

@@ -21,6 +21,8 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
+from qfed.errors import InvalidConfig
+from qfed.policy import ClientPolicy
 
 from qflower.config import parse_run_config
 
@@ -31,13 +33,21 @@ CLIENT_APP_RAISED_EXCEPTION = 5
 class LocalGrid(Grid):
     """``num_nodes`` nodes running ``client_app`` in this process (node ids 1..N)."""
 
-    def __init__(self, client_app: ClientApp, num_nodes: int, *, run_id: int = 1) -> None:
+    def __init__(
+        self,
+        client_app: ClientApp,
+        num_nodes: int,
+        *,
+        run_id: int = 1,
+        node_config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.client_app = client_app
+        extra = dict(node_config or {})
         self.contexts = {
             node: Context(
                 run_id=run_id,
                 node_id=node,
-                node_config={"partition-id": node - 1, "num-partitions": num_nodes},
+                node_config={"partition-id": node - 1, "num-partitions": num_nodes, **extra},
                 state=RecordDict(),
                 run_config={},
             )
@@ -101,16 +111,32 @@ class LocalGrid(Grid):
 def simulate(
     overrides: Mapping[str, Any] | None = None,
     *,
+    node_config: Mapping[str, Any] | None = None,
     num_cpus: int | None = None,
     cpus_per_client: float = 1.0,
 ) -> None:
-    """Run the app on Flower's Simulation Engine (Ray) with ``num-clients`` SuperNodes."""
+    """Run the app on Flower's Simulation Engine (Ray) with ``num-clients`` SuperNodes.
+
+    Every simulated node gets ``node_config`` (its limits, see :data:`qflower.client_app.
+    NODE_KEYS`); its privacy ledger lives in ``<output-dir>/client-ledgers`` unless
+    ``node_config`` names a ``state-dir``: a simulated run stands for a new federation, so
+    its simulated clients start with empty ledgers (a real node keeps one ledger for life).
+    """
     from flwr.simulation import run_simulation
 
-    from qflower.client_app import app as client_app
-    from qflower.server_app import build_server_app
+    from qflower.client_app import NODE_KEYS, build_client_app
+    from qflower.server_app import build_server_app, output_dir
 
-    config, _ = parse_run_config({}, overrides)  # fail fast, before Ray starts
+    config, app = parse_run_config({}, overrides)  # fail fast, before Ray starts
+    nodes = dict(node_config or {})
+    unknown = sorted(set(nodes) - set(NODE_KEYS))
+    if unknown:
+        raise InvalidConfig(f"unknown node-config key(s) {unknown}; known: {sorted(NODE_KEYS)}")
+    ClientPolicy.from_node_config(nodes)  # bad limits fail here, not in a Ray worker
+    out = output_dir(app)
+    overrides = {**dict(overrides or {}), "output-dir": str(out)}
+    nodes.setdefault("state-dir", str(out / "client-ledgers"))
+    client_app = build_client_app(nodes)
     cpus = num_cpus or os.cpu_count() or 1
     backend_config = {
         "client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0},

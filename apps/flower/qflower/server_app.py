@@ -27,7 +27,7 @@ from qfed.task import FedConfig, FederatedTask
 from qflower.client_app import state_to_arrays
 from qflower.config import AppSettings, parse_run_config
 from qflower.report import load_checkpoint
-from qflower.strategy import QFedStrategy
+from qflower.strategy import QFedStrategy, guarantee_text
 
 #: FedConfig fields that must equal the checkpoint's on resume (the split and the model)
 _RESUME_FIXED = (
@@ -86,15 +86,13 @@ def run_server(
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     task = FederatedTask(config)
     server = FederatedServer(task)
-    accountants: dict[int, str] = {}
     if app.resume_from:
         state, tensors = load_checkpoint(app.resume_from)
         _check_resume(config, state["server"].get("config", {}))
         server.load_state_dict(state["server"], tensors)
-        accountants = {int(k): v for k, v in state.get("accountants", {}).items()}
         say(f"resumed from {app.resume_from} after round {server.round}")
     out_dir = output_dir(app)
-    strategy = QFedStrategy(server, app, out_dir, accountant_states=accountants, echo=say)
+    strategy = QFedStrategy(server, app, out_dir, echo=say)
     remaining = config.rounds - server.round
     say(
         f"qflower: {config.num_clients} clients, {config.clients_per_round} per round, "
@@ -102,6 +100,7 @@ def run_server(
         f"(epsilon {config.epsilon}, delta {config.delta}), selection={config.selection}; "
         f"output in {out_dir}"
     )
+    say(f"guarantee: {guarantee_text(config)}")
     if remaining > 0:
         strategy.start(
             grid=grid,
@@ -128,6 +127,8 @@ def run_server(
         )
     )
     accuracy = final.get("accuracy")
+    if config.not_private_reasons:
+        eps_text += " (NOT PRIVATE: see the report's not_private_reasons)"
     say(
         f"final: round {final['round']}, accuracy "
         f"{'n/a' if accuracy is None else f'{accuracy:.3f}'}, epsilon {eps_text} at delta "

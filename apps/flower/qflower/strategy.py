@@ -14,9 +14,12 @@ moves it onto Flower's Message API:
   recorded and the round goes on with the rest (Flower's accept-failures behaviour);
 * after every round it prints a progress line and writes the report and a checkpoint.
 
-Sample-level DP is accounted on each client (its accountant lives in the ClientApp's
-``context.state``); the clients report epsilon and the server keeps their accountant states
-only so that a resumed run continues their composition instead of starting from zero.
+Sample-level DP is accounted on each client, in the client's own ledger (a file beside the
+node); the clients report the epsilon they spent, and the server never sends or stores
+accountant state (a hostile server must not be able to hand a client a fresh budget).
+Under client-level DP the participants of each round are the operator's secret: the report
+carries only :meth:`qfed.server.FederatedServer.public_history`, and the progress line does
+not name them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from qfed.errors import InvalidConfig
 from qfed.server import ClientReply, FederatedServer
+from qfed.task import FedConfig
 
 from qflower.client_app import arrays_to_state, state_to_arrays
 from qflower.config import AppSettings, config_to_json
@@ -54,7 +58,6 @@ class QFedStrategy(FedAvg):
         app: AppSettings,
         out_dir: Path,
         *,
-        accountant_states: dict[int, str] | None = None,
         echo: Callable[[str], None] | None = None,
     ) -> None:
         fed = server.task.config
@@ -71,7 +74,6 @@ class QFedStrategy(FedAvg):
         self.task_json = config_to_json(fed)
         self.node_of: dict[int, int] = {}  # partition id -> node id
         self.partition_of: dict[int, int] = {}  # node id -> partition id
-        self.accountant_states: dict[int, str] = dict(accountant_states or {})
         self.initial: dict[str, float] | None = None
         self.started = time.perf_counter()
         self._echo = echo or (lambda line: log(INFO, "%s", line))
@@ -179,7 +181,6 @@ class QFedStrategy(FedAvg):
             cfg = ConfigRecord(dict(config))
             cfg.update(self.base_config())
             cfg["server-round"] = rnd
-            cfg["accountant-state"] = self.accountant_states.get(int(pid), "")
             record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: cfg})
             messages.append(
                 Message(record, self.node_of[int(pid)], MessageType.TRAIN, group_id=str(rnd))
@@ -197,9 +198,6 @@ class QFedStrategy(FedAvg):
         for reply in valid:
             report = json.loads(str(reply.content["report"]["json"]))
             pid = int(report["partition_id"])
-            accountant = str(reply.content["report"].get("accountant-state", ""))
-            if accountant:
-                self.accountant_states[pid] = accountant
             results.append(
                 ClientReply(
                     client_id=pid,
@@ -226,10 +224,9 @@ class QFedStrategy(FedAvg):
         )
         row["errors"] = [str(m.error.reason).splitlines()[-1][:300] for m in errors]
         self.save()
-        self._echo(progress_line(row, self.server.task.config.rounds))
+        self._echo(progress_line(row, self.server.task.config))
         metrics = MetricRecord(
             {
-                "train-loss": _mean([float(r.metrics.get("train_loss", 0.0)) for r in results]),
                 "replies": len(results),
                 "failures": len(failed),
                 "central-accuracy": float(row["accuracy"]),
@@ -269,7 +266,7 @@ class QFedStrategy(FedAvg):
         fed = self.server.task.config
         rows = self.server.history
         last = rows[-1] if rows else {}
-        return {
+        out = {
             "title": (
                 f"{fed.model} LoRA r={fed.lora_rank}{' FFA' if fed.ffa else ''}, "
                 f"{fed.num_clients} clients ({fed.clients_per_round}/round, {fed.selection}), "
@@ -277,48 +274,67 @@ class QFedStrategy(FedAvg):
             ),
             "config": fed.as_dict(),
             "app": {k: getattr(self.app, k) for k in self.app.__dataclass_fields__},
+            "private": not fed.not_private_reasons,
+            "not_private_reasons": fed.not_private_reasons,
+            "guarantee": guarantee_text(fed),
             "initial": self.initial,
-            "rounds": rows,
+            "rounds": self.server.public_history(),
             "final": {
                 "round": self.server.round,
                 "accuracy": last.get("accuracy"),
                 "loss": last.get("loss"),
                 **self.server.epsilon_summary(),
             },
-            "bytes_sent": sum(int(r.get("bytes_sent", 0)) for r in rows),
-            "bytes_received": sum(int(r.get("bytes_received", 0)) for r in rows),
             "seconds": time.perf_counter() - self.started,
         }
+        if fed.dp != "client":  # bytes count the participants, which client-level DP hides
+            out["bytes_sent"] = sum(int(r.get("bytes_sent", 0)) for r in rows)
+            out["bytes_received"] = sum(int(r.get("bytes_received", 0)) for r in rows)
+        return out
 
     def save(self) -> None:
         """Write the checkpoint and the report for the rounds done so far."""
-        state = {
-            "round": self.server.round,
-            "server": self.server.state_dict(),
-            "accountants": {str(k): v for k, v in self.accountant_states.items()},
-        }
+        state = {"round": self.server.round, "server": self.server.state_dict()}
         write_checkpoint(self.out_dir, self.server.global_state, state)
         write_report(self.out_dir, self.report())
 
 
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(sum(finite) / len(finite)) if finite else 0.0
+def guarantee_text(fed: FedConfig) -> str:
+    """One sentence: what this run's epsilon protects, and against whom."""
+    if fed.not_private_reasons:
+        return "NOT PRIVATE: " + "; ".join(fed.not_private_reasons)
+    if fed.dp == "sample":
+        return (
+            f"sample-level ({fed.epsilon:g}, {fed.delta:g})-DP per client over everything the "
+            "client released (noisy counts and every DP-SGD step), against the server, other "
+            "clients and anyone with the model or this report; add/remove one example"
+        )
+    return (
+        f"client-level ({fed.epsilon:g}, {fed.delta:g})-DP of the released model and this "
+        "report, with Poisson sampling of clients; add/remove one client; the server itself "
+        "is trusted (it sees raw updates)"
+    )
 
 
-def progress_line(row: dict[str, Any], rounds: int) -> str:
+def progress_line(row: dict[str, Any], fed: FedConfig) -> str:
     """One line per round: round, clients, accuracy, epsilon, bytes, seconds."""
     eps = row.get("epsilon_max")
     eps_text = "n/a" if eps is None or not math.isfinite(eps) else f"{eps:.2f}"
-    failed = f" failed {row['failed']}" if row.get("failed") else ""
-    if row.get("budget_exhausted"):
-        failed += f" budget spent {row['budget_exhausted']}"
     seconds = row.get("seconds") or 0.0
+    if fed.dp == "client":
+        who = "participants kept secret (client-level DP)"
+    else:
+        who = f"clients {row['selected']}"
+        if row.get("failed"):
+            who += f" failed {row['failed']}"
+        if row.get("budget_exhausted"):
+            who += f" budget spent {row['budget_exhausted']}"
+        who += f" | {(row['bytes_sent'] + row['bytes_received']) / 1e6:.2f} MB"
+    flag = "" if row.get("private", True) else " | NOT PRIVATE"
     return (
-        f"round {row['round']}/{rounds}: clients {row['selected']}{failed} | "
+        f"round {row['round']}/{fed.rounds}: {who} | "
         f"accuracy {row['accuracy']:.3f} loss {row['loss']:.3f} | "
-        f"epsilon max {eps_text} mean {_fmt(row.get('epsilon_mean'))} | "
-        f"{(row['bytes_sent'] + row['bytes_received']) / 1e6:.2f} MB | {seconds:.1f} s"
+        f"epsilon max {eps_text} mean {_fmt(row.get('epsilon_mean'))} | {seconds:.1f} s{flag}"
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qfed.errors import InvalidConfig
+from qfed.ledger import ClientLedger
 from qfed.task import FedConfig
 
 from qflower.client_app import app as client_app
@@ -39,9 +40,14 @@ TINY = {
 }
 
 
-def _run(tmp: Path, name: str, nodes: int = 3, **extra) -> dict:
+def _run(tmp: Path, name: str, nodes: int = 3, node_config: dict | None = None, **extra) -> dict:
     overrides = {**TINY, "output-dir": str(tmp / name), **extra}
-    return run_server(LocalGrid(client_app, nodes), {}, overrides, echo=lambda line: None)
+    # the nodes' privacy ledgers live in tmp/ledgers (shared by the runs of one tmp folder,
+    # as one machine's nodes keep theirs across runs)
+    grid = LocalGrid(
+        client_app, nodes, node_config={"state-dir": str(tmp / "ledgers"), **(node_config or {})}
+    )
+    return run_server(grid, {}, overrides, echo=lambda line: None)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +97,12 @@ def test_run_trains_reports_and_survives_a_failing_client(first_run):
     assert saved["final"]["round"] == 2 and len(saved["rounds"]) == 2
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state, tensors = load_checkpoint(out)
-    assert state["round"] == 2 and set(state["accountants"]) == {"0", "1"}
+    assert state["round"] == 2 and "accountants" not in state  # the server keeps no budgets
+    # each client's ledger is on its own node, and says what the client reported
+    for pid in (0, 1):
+        ledger = ClientLedger.load(tmp / "ledgers" / f"ledger-partition-{pid}.json")
+        assert ledger.rounds_trained == 2
+        assert ledger.epsilon(1e-5) == pytest.approx(rows[-1]["client_epsilon"][str(pid)])
     # the global LoRA tensors moved away from their (seeded) initialisation
     from qfed.task import FederatedTask
 
@@ -106,7 +117,7 @@ def test_resume_continues_at_the_next_round(first_run):
     rows = report["rounds"]
     assert [r["round"] for r in rows] == [1, 2, 3]
     assert rows[:2] == json.loads((tmp / "run1" / "report.json").read_text())["rounds"]
-    # the clients' accountants came back from the checkpoint: epsilon never restarts at 0
+    # the clients' ledgers live on the nodes: epsilon never restarts at 0
     assert rows[2]["epsilon_max"] >= rows[1]["epsilon_max"]
     assert load_checkpoint(tmp / "run2")[0]["round"] == 3
 

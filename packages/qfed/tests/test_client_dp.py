@@ -200,6 +200,24 @@ def test_mismatched_updates_name_the_field() -> None:
         dp.aggregate(glob, [glob, {"a": np.zeros(3)}])
     with pytest.raises(InvalidConfig, match=r"client_params_list\[0\]\['b'\] has shape"):
         dp.aggregate(glob, [{"a": np.zeros(3), "b": np.zeros(4)}])
-    with pytest.raises(InvalidConfig, match="client_params_list is empty"):
-        dp.aggregate(glob, [])
     assert dp.rounds == 0  # refused rounds spend no budget
+
+
+def test_an_empty_round_releases_noise_and_is_accounted() -> None:
+    # nobody sampled (Poisson) or nobody replied: the model still moves by the noise, and
+    # the round counts, as the sampled Gaussian mechanism assumes
+    dp = _dp()
+    glob = {"a": np.zeros(3), "b": np.zeros((2, 2))}
+    out = dp.aggregate(glob, [])
+    assert dp.rounds == 1
+    assert all(np.all(out[k] != 0) for k in glob)
+
+
+def test_default_noise_is_not_reproducible_and_a_seed_is() -> None:
+    glob = {"a": np.zeros(50)}
+    clients = [{"a": np.full(50, 0.01)}]
+    first = _dp().aggregate(glob, clients)["a"]
+    second = _dp().aggregate(glob, clients)["a"]
+    assert not np.allclose(first, second)  # CSPRNG: two identical calls differ
+    seeded = [_dp().aggregate(glob, clients, rng=5)["a"] for _ in range(2)]
+    np.testing.assert_array_equal(seeded[0], seeded[1])  # test mode: the same noise

@@ -21,22 +21,28 @@ One round, as :meth:`ClientLevelDP.aggregate` runs it:
    added to the global parameters.
 
 Accounting treats one round as one step of the sampled Gaussian mechanism with noise
-multiplier z and client sampling rate q = K/N, composed over rounds by an Opacus accountant
+multiplier z and client sampling rate q = K/N (Poisson sampling: every client joins each
+round independently with probability q, so a round's size varies; neighbouring federations
+differ by adding or removing one client), composed over rounds by an Opacus accountant
 (RDP by default, PRV as an option). The privacy guarantee is about clients, not examples; it
 composes with, and is separate from, any sample-level DP-SGD the clients run locally.
 
-Amplification by subsampling is only earned when the server samples clients *uniformly at
-random* and independently of their data (Poisson or uniform sampling without replacement,
-each client with probability q per round). A server that *selects* clients by optimisation
-(qfed's QUBO client selection, or any rule that looks at client state, loss or data size)
-does not get it: the selection can single out a client, so that client may take part in
-every round. Such servers must construct this class with ``amplification=False``, which
-accounts every round at q = 1 (every client is assumed to participate). The larger epsilon
-that results is the honest one.
+Amplification by subsampling is only earned when the server samples clients the way the
+accountant assumes: Poisson sampling, each client independently with probability q per
+round, independently of any data. (Drawing exactly K without replacement is a different
+mechanism; the Poisson accountant understates its epsilon.) A server that *selects* clients
+by optimisation (qfed's QUBO or greedy selection, or any rule that looks at client data,
+loss or size) loses more than amplification: one client's data changes who is selected, and
+so which updates are summed, and the sensitivity argument itself fails. ``amplification=False``
+accounts such rounds at q = 1, but that number is not a guarantee when selection reads
+client data; ``FedConfig`` refuses that combination unless the user opts out of the
+guarantee (``allow_unprotected_selection``), and the report then says it does not hold.
 
-The Gaussian noise is drawn from a NumPy generator, which is not a cryptographically secure
-RNG; that is fine for research and simulation, not for a deployment that faces an adversary
-able to predict the generator's state.
+The Gaussian noise is drawn from the kernel CSPRNG (:class:`qfed.randomness.SecureRandom`)
+unless the caller passes a seed, which is the explicit, not private, test mode. The server
+that runs this class must also draw the round's clients itself with Poisson coins from a
+CSPRNG (``FederatedServer`` does) and keep who was drawn to itself: amplification by
+subsampling assumes nobody else learns the sample.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from opacus.accountants.accountant import IAccountant
 
 from qfed.errors import BudgetExhausted, DataError, InvalidConfig
 from qfed.privacy import RDP_ORDERS, epsilon_of, noise_for_target
+from qfed.randomness import RandomSource, random_source
 
 __all__ = ["ACCOUNTANTS", "RDP_ORDERS", "ClientLevelDP", "update_norm"]
 
@@ -321,21 +328,23 @@ class ClientLevelDP:
         self,
         global_params: Params,
         client_params_list: Sequence[Params],
-        rng: np.random.Generator | int | None = None,
+        rng: RandomSource | np.random.Generator | int | None = None,
     ) -> dict[str, np.ndarray]:
         """Run one DP-FedAvg round and return the new global parameters.
 
         ``client_params_list`` holds the parameters each sampled client sent back (same keys
-        and shapes as ``global_params``). The result is global + (sum of clipped deltas)/K +
-        N(0, (z*C/K)^2), in the dtype of each global tensor. Accounts one round first, so a
-        spent budget raises :class:`BudgetExhausted` before anything is computed.
+        and shapes as ``global_params``); it may be empty (nobody was sampled, or nobody
+        replied): the round then releases noise only, as the sampled Gaussian mechanism
+        assumes, and is accounted like any other. The result is global + (sum of clipped
+        deltas)/K + N(0, (z*C/K)^2), in the dtype of each global tensor. Accounts one round
+        first, so a spent budget raises :class:`BudgetExhausted` before anything is computed.
+
+        ``rng``: ``None`` (default) draws the noise from the CSPRNG
+        (:class:`qfed.randomness.SecureRandom`); an int or a NumPy generator is the seeded
+        test mode (reproducible, not private); or any :class:`~qfed.randomness.RandomSource`.
         """
         if not global_params:
             raise InvalidConfig("global_params is empty; pass the tensors that travel")
-        if len(client_params_list) == 0:
-            raise InvalidConfig(
-                "client_params_list is empty; a round needs at least one client's parameters"
-            )
         glob = {k: np.asarray(v) for k, v in global_params.items()}
         for i, params in enumerate(client_params_list):
             if set(params) != set(glob):
@@ -351,8 +360,7 @@ class ClientLevelDP:
                         f"client_params_list[{i}][{key!r}] has shape {np.shape(value)}, "
                         f"global_params has {glob[key].shape}; shapes must match"
                     )
-        # default_rng returns a Generator unchanged, and seeds one from an int or None.
-        gen = np.random.default_rng(rng)
+        source = random_source(rng)
 
         # Validate all inputs (above) and clip (below) before accounting, so a malformed
         # round is refused without spending budget; nothing is released until noise is added.
@@ -368,7 +376,7 @@ class ClientLevelDP:
         for k, g in glob.items():
             mean = total[k] / self.clients_per_round
             if std > 0:
-                mean = mean + gen.normal(0.0, std, size=mean.shape)
+                mean = mean + source.gaussian(mean.shape, std)
             dtype = g.dtype if np.issubdtype(g.dtype, np.floating) else np.float64
             out[k] = (g.astype(np.float64) + mean).astype(dtype)
         return out

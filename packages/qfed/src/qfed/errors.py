@@ -25,3 +25,7 @@ class BudgetExhausted(QfedError, RuntimeError):
 
 class ModelError(QfedError, ValueError):
     """A model path, LoRA setting or parameter payload does not fit the model."""
+
+
+class PolicyRefused(QfedError, PermissionError):
+    """A client refuses a request that breaks a limit it pinned for itself (names the limit)."""

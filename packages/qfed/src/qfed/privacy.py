@@ -13,12 +13,12 @@ import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from qfed.errors import InvalidConfig
+from qfed.errors import BudgetExhausted, InvalidConfig
 
 MECHANISMS = ("rdp", "prv")
 
@@ -37,7 +37,7 @@ RDP_ORDERS: list[float] = [
 # Opacus warnings that say nothing to act on, silenced where qfed runs Opacus (the project
 # turns warnings into errors in tests, and users should not see them on every round):
 OPACUS_NOISE = (
-    # we seed for reproducibility; pass secure_mode to Opacus for production
+    # qfed draws noise and batches from its own CSPRNG (qfed.randomness), not Opacus' RNG
     "Secure RNG turned off",
     # inputs (token ids, canaries) never require grad; per-sample gradients are still right
     "Full backward hook is firing",
@@ -115,8 +115,14 @@ def noise_for_target(
     sample_rate: float,
     steps: int,
     mechanism: str = "rdp",
+    prior: Sequence[tuple[float, float, int]] = (),
 ) -> float:
-    """The noise multiplier that spends exactly ``target_epsilon`` over ``steps`` steps."""
+    """The noise multiplier that spends exactly ``target_epsilon`` over ``steps`` steps.
+
+    ``prior`` is what was already spent (an accountant history): the steps planned here are
+    composed after it, so the total lands at the target. Raises :class:`BudgetExhausted` when
+    the prior alone already reaches the target.
+    """
     if not (math.isfinite(target_epsilon) and target_epsilon > 0):
         raise InvalidConfig(f"target epsilon must be a positive number, got {target_epsilon!r}")
     _check_delta(delta)
@@ -124,16 +130,27 @@ def noise_for_target(
         raise InvalidConfig(f"planned steps must be >= 1, got {steps}")
     if mechanism not in MECHANISMS:
         raise InvalidConfig(f"accountant must be one of {MECHANISMS}, got {mechanism!r}")
+    before = tuple((float(z), float(q), int(n)) for z, q, n in prior if int(n) > 0)
+    if before and epsilon_of(list(before), delta, mechanism) >= target_epsilon:
+        raise BudgetExhausted(
+            f"epsilon {target_epsilon} at delta {delta} is already spent by earlier releases "
+            f"(epsilon {epsilon_of(list(before), delta, mechanism):.4g}); nothing is left to plan"
+        )
     return _noise_for_target(
-        float(target_epsilon), float(delta), float(sample_rate), int(steps), mechanism
+        float(target_epsilon), float(delta), float(sample_rate), int(steps), mechanism, before
     )
 
 
 @functools.lru_cache(maxsize=64)
 def _noise_for_target(
-    target_epsilon: float, delta: float, sample_rate: float, steps: int, mechanism: str
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    mechanism: str,
+    prior: tuple[tuple[float, float, int], ...] = (),
 ) -> float:
-    if mechanism == "prv":
+    if mechanism == "prv" and not prior:
         from opacus.accountants.utils import get_noise_multiplier
 
         try:
@@ -154,7 +171,7 @@ def _noise_for_target(
         return float(sigma)
 
     def spent(sigma: float) -> float:
-        return epsilon_of([(sigma, sample_rate, steps)], delta)
+        return epsilon_of([*prior, (sigma, sample_rate, steps)], delta, mechanism)
 
     low, high = 0.0, 10.0
     while spent(high) > target_epsilon:
@@ -216,12 +233,16 @@ class ClientAccountant:
         rounds: int,
         mechanism: str = "rdp",
         max_steps_per_round: int | None = None,
+        prior_history: Sequence[tuple[float, float, int]] = (),
     ) -> ClientAccountant:
         """Plan up front: the noise that spends ``target_epsilon`` over all planned rounds.
 
         ``rounds`` is how many rounds this client is planned to train in. Planning for every
         round of the run is the safe choice; planning fewer gives less noise and the client
-        stops when its budget is spent.
+        stops when its budget is spent. ``num_examples`` sets the sample rate
+        (``1 / ceil(num_examples / batch_size)``) and must be public: a DP count or a size
+        fixed in advance, never the exact size of private data. ``prior_history`` is what the
+        client already spent (e.g. its noisy label counts); the plan composes after it.
         """
         if epochs_per_round < 1 or rounds < 1:
             raise InvalidConfig(
@@ -238,6 +259,7 @@ class ClientAccountant:
             sample_rate=rate,
             steps=per_round * rounds,
             mechanism=mechanism,
+            prior=prior_history,
         )
         return cls(
             noise_multiplier=sigma,
@@ -245,6 +267,7 @@ class ClientAccountant:
             delta=delta,
             epsilon_budget=target_epsilon,
             mechanism=mechanism,
+            history=[tuple(h) for h in prior_history],
         )
 
     @property
@@ -283,16 +306,28 @@ class ClientAccountant:
     def exhausted(self) -> bool:
         return self.affordable_steps(1) == 0
 
-    def record(self, steps: int, *, noise_multiplier: float | None = None) -> None:
-        """Add ``steps`` DP-SGD steps to the history (merged with the last entry if equal)."""
+    def record(
+        self,
+        steps: int,
+        *,
+        noise_multiplier: float | None = None,
+        sample_rate: float | None = None,
+    ) -> None:
+        """Add ``steps`` steps to the history (merged with the last entry if equal).
+
+        Defaults are this accountant's DP-SGD settings; a Gaussian release of a
+        sensitivity-1 statistic (e.g. noisy counts with std ``z``) is ``noise_multiplier=z,
+        sample_rate=1.0``.
+        """
         if steps <= 0:
             return
         z = self.noise_multiplier if noise_multiplier is None else float(noise_multiplier)
-        if self.history and self.history[-1][:2] == (z, self.sample_rate):
+        q = self.sample_rate if sample_rate is None else float(sample_rate)
+        if self.history and self.history[-1][:2] == (z, q):
             z0, q0, n0 = self.history[-1]
             self.history[-1] = (z0, q0, n0 + steps)
         else:
-            self.history.append((z, self.sample_rate, steps))
+            self.history.append((z, q, steps))
 
     def state_dict(self) -> dict:
         """Plain JSON-able state, e.g. for Flower's ``context.state``."""

@@ -7,9 +7,18 @@ or trimmed mean; or client-level DP with server-side clipping and noise), evalua
 central test set, and checkpoints all of it. The Flower strategy and the in-process simulator
 both drive it.
 
-Client-level DP and selection: subsampling amplification assumes clients are drawn uniformly
-at random. With ``selection="random"`` the accountant uses q = K/N; with an optimiser picking
-the clients (``"qubo"``, ``"greedy"``) it uses q = 1, the honest (larger) epsilon.
+Privacy on the server's side:
+
+* sample-level DP: the server only ever sees what clients release (noisy counts, DP-SGD
+  updates, public numbers), so selection of any kind is post-processing;
+* client-level DP: the server is the party that adds the noise, and it draws each round's
+  clients by Poisson sampling (each available client independently with probability
+  q = K/N) with coins from the CSPRNG, the sampling the accountant assumes; the noise comes
+  from the CSPRNG too. Who was drawn stays with the operator (checkpoint, log):
+  :meth:`public_history` is what a report may publish. QUBO or greedy selection reads client
+  data and voids the client-level guarantee; ``FedConfig`` refuses it without an opt-in;
+* ``insecure_seeded_noise`` (test mode) seeds all of that from the config: not private, and
+  every history row says so.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from qfed.aggregation import aggregate
 from qfed.client_dp import ClientLevelDP
 from qfed.errors import InvalidConfig
 from qfed.model import LoraModel
+from qfed.randomness import RandomSource, SecureRandom, SeededRandom
 from qfed.selection import ClientProfile, Selection, select_clients
 from qfed.task import FederatedTask
 from qfed.training import EvalReport, evaluate
@@ -85,6 +95,14 @@ class FederatedServer:
         self.clients: dict[int, ClientRecord] = {}
         self.history: list[dict] = []
         self.client_dp: ClientLevelDP | None = None
+        # the server's own privacy randomness (client-level noise, Poisson client sampling)
+        self.source: RandomSource = (
+            SeededRandom(np.random.default_rng([c.seed, 7919]))
+            if c.insecure_seeded_noise
+            else SecureRandom()
+        )
+        if c.not_private_reasons:
+            log.warning("NOT PRIVATE: %s", "; ".join(c.not_private_reasons))
         if c.dp == "client":
             self.client_dp = ClientLevelDP.for_target_epsilon(
                 c.epsilon,
@@ -110,8 +128,6 @@ class FederatedServer:
             record.epsilon_spent = float(metrics["epsilon_spent"])
         if "epsilon_budget" in metrics:
             record.epsilon_budget = float(metrics["epsilon_budget"])
-        if "round_seconds" in metrics:
-            record.round_time_s = float(metrics["round_seconds"])
         if metrics.get("budget_exhausted"):
             record.exhausted = True
         if "num_examples" in metrics and (record.num_examples == 0 or "label_counts" in metrics):
@@ -150,9 +166,11 @@ class FederatedServer:
             self.clients.setdefault(cid, ClientRecord())
         c = self.task.config
         rnd = self.round + 1 if round is None else round
-        k = min(c.clients_per_round, len(available))
-        if k < 1:
+        if not available:
             raise InvalidConfig("no clients are available to select from")
+        if self.client_dp is not None and c.selection == "random":
+            return self._poisson_sample(available)
+        k = min(c.clients_per_round, len(available))
         selection = select_clients(
             self.profiles(available),
             k,
@@ -164,6 +182,26 @@ class FederatedServer:
             self.clients[int(cid)].times_selected += 1
         return selection
 
+    def _poisson_sample(self, available: Sequence[int]) -> Selection:
+        """Each available client joins independently with probability q (CSPRNG coins)."""
+        start = time.perf_counter()
+        assert self.client_dp is not None
+        rate = self.client_dp.sample_rate
+        ids = sorted(set(available))
+        coins = self.source.bernoulli(len(ids), rate)
+        chosen = [cid for cid, hit in zip(ids, coins, strict=True) if hit]
+        for cid in chosen:
+            self.clients[cid].times_selected += 1
+        return Selection(
+            selected=chosen,
+            method="poisson",
+            objective=math.nan,
+            solver=None,
+            wall_s=time.perf_counter() - start,
+            k=len(chosen),
+            notes=[f"Poisson sampling of clients at q={rate:.4g} (client-level DP)"],
+        )
+
     # ------------------------------------------------------------------ rounds
 
     def aggregate(self, replies: Sequence[ClientReply]) -> dict[str, np.ndarray]:
@@ -171,13 +209,14 @@ class FederatedServer:
         for reply in replies:
             self.update_client(reply.client_id, reply.metrics)
         trained = [r for r in replies if int(r.metrics.get("num_examples", 0)) > 0]
-        if not trained:
-            log.warning("round %d: no client trained; the global model is unchanged", self.round)
-            return self.global_state
         states = [dict(r.state) for r in trained]
         if self.client_dp is not None:
-            rng = np.random.default_rng(self.task.config.seed * 7919 + self.round)
-            self.global_state = self.client_dp.aggregate(self.global_state, states, rng)
+            # an empty round (nobody drawn, nobody replied) still releases its noise: the
+            # accountant counts every round, and an unchanged model would give that away
+            self.global_state = self.client_dp.aggregate(self.global_state, states, self.source)
+        elif not trained:
+            log.warning("round %d: no client trained; the global model is unchanged", self.round)
+            return self.global_state
         else:
             weights = [float(r.metrics["num_examples"]) for r in trained]
             c = self.task.config
@@ -245,9 +284,35 @@ class FederatedServer:
             },
             **self.epsilon_summary(),
             "seconds": None if started is None else time.perf_counter() - started,
+            "private": not self.task.config.not_private_reasons,
         }
         self.history.append(row)
         return row
+
+    #: history keys a report may publish under client-level DP (who took part, and how many,
+    #: would undo the amplification by sampling that the accountant counts on)
+    PUBLIC_UNDER_CLIENT_DP = (
+        "round",
+        "accuracy",
+        "loss",
+        "per_class_accuracy",
+        "epsilon_max",
+        "epsilon_mean",
+        "delta",
+        "seconds",
+        "private",
+    )
+
+    def public_history(self) -> list[dict]:
+        """The history rows as a report may publish them.
+
+        Under client-level DP only :data:`PUBLIC_UNDER_CLIENT_DP` (the model's accuracy and the
+        epsilon); the full rows (participants, bytes) are the operator's, in the checkpoint.
+        Under sample-level DP every field is a function of what clients released.
+        """
+        if self.task.config.dp != "client":
+            return [dict(r) for r in self.history]
+        return [{k: r[k] for k in self.PUBLIC_UNDER_CLIENT_DP if k in r} for r in self.history]
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 
 from qfed.client import cached_model, client_profile, client_round
+from qfed.ledger import ClientLedger
+from qfed.policy import ClientPolicy
 from qfed.server import ClientReply, FederatedServer
 from qfed.task import FedConfig, FederatedTask
 
@@ -19,15 +21,28 @@ def simulate(
     config: FedConfig,
     *,
     progress: Callable[[str], None] | None = print,
+    policy: ClientPolicy | None = None,
 ) -> FederatedServer:
-    """Run ``config.rounds`` rounds; returns the server (``.history`` has one row per round)."""
+    """Run ``config.rounds`` rounds; returns the server (``.history`` has one row per round).
+
+    Every client keeps its own :class:`~qfed.ledger.ClientLedger` (in memory here) and applies
+    ``policy`` (default: it accepts exactly what ``config`` asks, including the seeded test
+    mode when ``config`` sets it, since one person runs both sides of a simulation).
+    """
     task = FederatedTask(config)
+    policy = policy or ClientPolicy(
+        max_epsilon=config.epsilon,
+        max_delta=config.delta,
+        allow_seeded_noise=config.insecure_seeded_noise,
+    )
+    if progress is not None and config.not_private_reasons:
+        progress("NOT PRIVATE: " + "; ".join(config.not_private_reasons))
     # one model in this process: every use (client round, server evaluation) loads the
     # tensors it needs first, so the server and the clients can share the loaded backbone
     server = FederatedServer(task, model=cached_model(task))
+    ledgers = {cid: ClientLedger() for cid in range(config.num_clients)}
     for cid in range(config.num_clients):
-        server.update_client(cid, client_profile(task, cid))
-    accountants: dict[int, dict | None] = {}
+        server.update_client(cid, client_profile(task, cid, ledger=ledgers[cid], policy=policy))
     total = time.perf_counter()
     for rnd in range(1, config.rounds + 1):
         started = time.perf_counter()
@@ -38,16 +53,21 @@ def simulate(
                 task,
                 int(cid),
                 server.global_state,
-                accountant_state=accountants.get(int(cid)),
-                seed=config.seed * 1_000_003 + rnd * 1009 + int(cid),
+                ledger=ledgers[int(cid)],
+                policy=policy,
+                round=rnd,
             )
-            accountants[int(cid)] = result.accountant_state
             replies.append(ClientReply(int(cid), result.state, result.metrics))
         row = server.run_round(selection, replies, started=started)
         if progress is not None:
             spent = row["budget_exhausted"]
+            who = (
+                f"{len(row['selected'])} clients (Poisson)"
+                if config.dp == "client" and config.selection == "random"
+                else f"clients {row['selected']}"
+            )
             progress(
-                f"round {rnd}/{config.rounds}: clients {row['selected']} "
+                f"round {rnd}/{config.rounds}: {who} "
                 + (f"(budget spent: {spent}) " if spent else "")
                 + f"accuracy {row['accuracy']:.4f} loss {row['loss']:.4f} "
                 f"epsilon max {row['epsilon_max']:.3g} ({row['seconds']:.1f} s, "

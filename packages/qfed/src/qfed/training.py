@@ -2,9 +2,14 @@
 
 DP-SGD follows the standard recipe: Poisson sampling of each batch, per-sample gradients by
 Opacus hooks, clipping to ``max_grad_norm``, Gaussian noise of ``noise_multiplier *
-max_grad_norm``. The client's :class:`~qfed.privacy.ClientAccountant` is attached in place of
-the engine's own, so epsilon composes over every round, and training stops at the step where
-the budget would be exceeded.
+max_grad_norm``, the noisy sum divided by the expected batch size. What differs from
+``PrivacyEngine.make_private`` is where the randomness comes from and which size is used:
+the batch coins and the noise are drawn from a :class:`~qfed.randomness.RandomSource` (the
+kernel CSPRNG unless a test asks for seeds), and the sample rate and the expected batch come
+from a *public* size (a DP count) rather than the exact size of the private data, which
+Opacus would otherwise read off the data loader. Every step, empty batches included, is
+recorded in the client's :class:`~qfed.privacy.ClientAccountant`, so epsilon composes over
+every round, and training stops at the step where the budget would be exceeded.
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from opacus.optimizers import DPOptimizer
 
 from qfed.errors import DataError, InvalidConfig
 from qfed.model import LoraModel
 from qfed.privacy import ClientAccountant, quiet_opacus, steps_per_epoch
+from qfed.randomness import RandomSource, SecureRandom
 
 log = logging.getLogger("qfed.training")
 
@@ -106,14 +113,23 @@ def train_local(
     settings: TrainSettings | None = None,
     *,
     accountant: ClientAccountant | None = None,
+    public_size: int | None = None,
+    source: RandomSource | None = None,
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainReport:
     """Train the trainable tensors of ``model`` in place on one client's data.
 
     With ``accountant`` the round is DP-SGD at the accountant's noise multiplier and sample
-    rate (``batch_size / n`` as Opacus computes it), and its history grows by the steps taken.
-    Without it, plain mini-batch training (non-private baseline).
+    rate, and its history grows by one entry per step (an empty Poisson batch is a step too:
+    it releases noise only, as the sampled Gaussian mechanism assumes). ``public_size`` is the
+    example count that fixes the sample rate (``1 / ceil(public_size / batch_size)``), the
+    steps per epoch and the expected batch size that averages the noisy sum; it must be
+    public (a DP count, or a size fixed in advance). Left out, the true size is used, which is
+    what Opacus does and is right only when the size itself is public. Batch coins and noise
+    come from ``source`` (default: the CSPRNG, :class:`qfed.randomness.SecureRandom`).
+    ``seed`` seeds only what privacy does not rest on (non-private shuffling, dropout).
+    Without ``accountant``: plain mini-batch training (non-private baseline).
     ``progress(step, total_steps, loss)`` is called after every step if given.
     """
     settings = settings or TrainSettings()
@@ -121,87 +137,90 @@ def train_local(
     _check_data(texts, labels, model.num_labels, "training data")
     start = time.perf_counter()
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     dataset = _tensors(model, texts, labels, settings.max_length)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=settings.batch_size, shuffle=True, generator=generator
-    )
     params = [p for p in model.module.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
     else:
         optimizer = torch.optim.SGD(params, lr=settings.learning_rate, momentum=0.9)
-
-    planned = steps_per_epoch(len(dataset), settings.batch_size) * settings.epochs
+    size = len(dataset) if public_size is None else int(public_size)
+    per_epoch = steps_per_epoch(size, settings.batch_size)
+    planned = per_epoch * settings.epochs
     if settings.max_steps is not None:
         planned = min(planned, settings.max_steps)
-    allowed = planned
-    hooks = None
     model.module.train()
-    if accountant is not None:
-        rate = 1.0 / steps_per_epoch(len(dataset), settings.batch_size)
-        if not math.isclose(rate, accountant.sample_rate, rel_tol=1e-9):
-            raise InvalidConfig(
-                f"the accountant was planned for sample rate {accountant.sample_rate:.6g} but "
-                f"this client's data and batch size give {rate:.6g}; plan it with "
-                "ClientAccountant.for_target_epsilon(num_examples=..., batch_size=...) "
-                "on this client's data"
-            )
-        allowed = accountant.affordable_steps(planned)
-        if allowed == 0:
-            log.info("privacy budget spent (epsilon %.3f): not training", accountant.epsilon)
-            return TrainReport(
-                num_examples=0,
-                steps=0,
-                loss=float("nan"),
-                seconds=time.perf_counter() - start,
-                epsilon=accountant.epsilon,
-                delta=accountant.delta,
-                budget_exhausted=True,
-                stopped_early=True,
-            )
-        from opacus import PrivacyEngine
+    if accountant is None:
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=settings.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        batches = _epochs(loader, planned)
+        steps, loss_sum, examples = _run_steps(model, optimizer, batches, planned, progress)
+        model.module.eval()
+        return TrainReport(
+            num_examples=len(dataset),
+            steps=steps,
+            loss=loss_sum / max(examples, 1),
+            seconds=time.perf_counter() - start,
+            epsilon=None,
+            delta=None,
+            budget_exhausted=False,
+            stopped_early=False,
+        )
 
-        with quiet_opacus():
-            engine = PrivacyEngine(accountant="rdp")
-            # the client's own accountant spans all rounds; a fresh engine's would not
-            engine.accountant = _HistoryTap(accountant)
-            hooks, optimizer, loader = engine.make_private(
-                module=model.module,
-                optimizer=optimizer,
-                data_loader=loader,
-                noise_multiplier=accountant.noise_multiplier,
-                max_grad_norm=settings.max_grad_norm,
-                poisson_sampling=True,
-                grad_sample_mode="hooks",
-                wrap_model=False,
-                noise_generator=torch.Generator().manual_seed(seed + 1),
-            )
-    steps, loss_sum, examples = 0, 0.0, 0
+    rate = 1.0 / per_epoch
+    if not math.isclose(rate, accountant.sample_rate, rel_tol=1e-9):
+        raise InvalidConfig(
+            f"the accountant was planned for sample rate {accountant.sample_rate:.6g} but "
+            f"a public size of {size} and batch size {settings.batch_size} give {rate:.6g}; "
+            "plan it with ClientAccountant.for_target_epsilon(num_examples=<the same public "
+            "size>, batch_size=...)"
+        )
+    allowed = accountant.affordable_steps(planned)
+    if allowed == 0:
+        model.module.eval()
+        log.info("privacy budget spent (epsilon %.3f): not training", accountant.epsilon)
+        return TrainReport(
+            num_examples=0,
+            steps=0,
+            loss=float("nan"),
+            seconds=time.perf_counter() - start,
+            epsilon=accountant.epsilon,
+            delta=accountant.delta,
+            budget_exhausted=True,
+            stopped_early=True,
+        )
+    from opacus.grad_sample.utils import prepare_module
+    from opacus.validators import ModuleValidator
+
+    source = source or SecureRandom()
+    ModuleValidator.validate(model.module, strict=True)
+    hooks = prepare_module(
+        model.module,
+        "hooks",
+        wrap_model=False,
+        batch_first=True,
+        loss_reduction="mean",
+    )
+    dp_optimizer = CsprngDPOptimizer(
+        optimizer,
+        noise_multiplier=accountant.noise_multiplier,
+        max_grad_norm=settings.max_grad_norm,
+        # the mean divides by the *expected* batch (a public number), never the drawn one
+        expected_batch_size=size * rate,
+        source=source,
+    )
+    dp_optimizer.attach_step_hook(
+        lambda optim: accountant.record(1, noise_multiplier=optim.noise_multiplier)
+    )
     try:
         with quiet_opacus():
-            while steps < allowed:
-                for ids, mask, y in loader:
-                    if steps >= allowed:
-                        break
-                    if len(y) == 0:
-                        # an empty Poisson batch: nothing to compute; skipping releases nothing
-                        continue
-                    ids, mask = _trim(ids, mask)
-                    optimizer.zero_grad(set_to_none=True)
-                    logits = model.module(input_ids=ids, attention_mask=mask)
-                    loss = torch.nn.functional.cross_entropy(logits, y)
-                    loss.backward()
-                    optimizer.step()
-                    steps += 1
-                    value = float(loss.detach())
-                    loss_sum += value * len(y)
-                    examples += len(y)
-                    if progress is not None:
-                        progress(steps, allowed, value)
+            batches = _poisson_batches(dataset, rate, allowed, source)
+            steps, loss_sum, examples = _run_steps(model, dp_optimizer, batches, allowed, progress)
     finally:
-        if hooks is not None:
-            hooks.cleanup()
+        hooks.cleanup()
         model.module.eval()
     stopped = allowed < planned
     if stopped:
@@ -211,24 +230,104 @@ def train_local(
         steps=steps,
         loss=loss_sum / max(examples, 1),
         seconds=time.perf_counter() - start,
-        epsilon=None if accountant is None else accountant.epsilon,
-        delta=None if accountant is None else accountant.delta,
-        budget_exhausted=accountant is not None and accountant.exhausted,
+        epsilon=accountant.epsilon,
+        delta=accountant.delta,
+        budget_exhausted=accountant.exhausted,
         stopped_early=stopped,
     )
 
 
-class _HistoryTap:
-    """Stands in for Opacus's accountant: records each optimizer step in ours."""
+def _epochs(loader: torch.utils.data.DataLoader, steps: int) -> Iterator[tuple]:
+    taken = 0
+    while taken < steps:
+        for batch in loader:
+            if taken >= steps:
+                return
+            taken += 1
+            yield batch
 
-    def __init__(self, accountant: ClientAccountant) -> None:
-        self.accountant = accountant
 
-    def get_optimizer_hook_fn(self, sample_rate: float):
-        def hook(optim) -> None:
-            self.accountant.record(1, noise_multiplier=optim.noise_multiplier)
+def _poisson_batches(
+    dataset: torch.utils.data.TensorDataset, rate: float, steps: int, source: RandomSource
+) -> Iterator[tuple | None]:
+    """``steps`` Poisson batches: each example joins each batch with probability ``rate``.
 
-        return hook
+    The coins come from ``source`` (the CSPRNG by default). ``None`` is an empty batch.
+    """
+    n = len(dataset)
+    for _ in range(steps):
+        chosen = np.flatnonzero(source.bernoulli(n, rate))
+        if chosen.size == 0:
+            yield None
+            continue
+        index = torch.as_tensor(chosen, dtype=torch.long)
+        yield tuple(t[index] for t in dataset.tensors)
+
+
+def _run_steps(
+    model: LoraModel,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[tuple | None],
+    total: int,
+    progress: Callable[[int, int, float], None] | None,
+) -> tuple[int, float, int]:
+    steps, loss_sum, examples = 0, 0.0, 0
+    for batch in batches:
+        if batch is None:
+            # an empty Poisson batch still releases the noise of its step
+            optimizer.zero_grad(set_to_none=True)
+            optimizer.noise_only_step()
+            steps += 1
+            if progress is not None:
+                progress(steps, total, float("nan"))
+            continue
+        ids, mask, y = batch
+        ids, mask = _trim(ids, mask)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model.module(input_ids=ids, attention_mask=mask)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        value = float(loss.detach())
+        loss_sum += value * len(y)
+        examples += len(y)
+        if progress is not None:
+            progress(steps, total, value)
+    return steps, loss_sum, examples
+
+
+class CsprngDPOptimizer(DPOptimizer):
+    """Opacus' DPOptimizer (per-sample clipping, noise, mean over the expected batch) with
+    the Gaussian noise drawn from a :class:`~qfed.randomness.RandomSource`.
+
+    Opacus' own secure mode needs ``torchcsprng``, which no longer builds against current
+    torch; its default generator is a Mersenne Twister that anyone who knows the seed can
+    replay. Here the noise comes from ``source`` (the kernel CSPRNG by default).
+    """
+
+    def __init__(self, optimizer, *, source: RandomSource, **kwargs) -> None:
+        super().__init__(optimizer, loss_reduction="mean", **kwargs)
+        self.source = source
+
+    def _noise_like(self, reference: torch.Tensor) -> torch.Tensor:
+        std = self.noise_multiplier * self.max_grad_norm
+        noise = self.source.gaussian(tuple(reference.shape), std)
+        return torch.from_numpy(noise).to(dtype=reference.dtype, device=reference.device)
+
+    def add_noise(self) -> None:
+        for p in self.params:
+            p.grad = (p.summed_grad + self._noise_like(p.summed_grad)).view_as(p)
+            p.summed_grad = None  # consumed (Opacus marks it processed; we drop it)
+
+    def noise_only_step(self) -> None:
+        """The step of an empty batch: zero clipped sum plus noise, averaged and applied."""
+        for p in self.params:
+            p.grad = self._noise_like(p).view_as(p)
+        self.scale_grad()
+        if self.step_hook:
+            self.step_hook(self)
+        self.original_optimizer.step()
 
 
 @torch.no_grad()
