@@ -173,7 +173,8 @@ def _noise_for_target(
     def spent(sigma: float) -> float:
         return epsilon_of([*prior, (sigma, sample_rate, steps)], delta, mechanism)
 
-    low, high = 0.0, 10.0
+    # bracket sigma geometrically: spent(low) > target >= spent(high)
+    low, high = 0.5, 1.0
     while spent(high) > target_epsilon:
         low, high = high, 2 * high
         if high > 1e4:
@@ -181,13 +182,33 @@ def _noise_for_target(
                 f"epsilon {target_epsilon} at delta {delta} cannot be met in {steps} steps; "
                 "raise epsilon or delta, or train fewer steps"
             )
-    # bisect to 0.5% of the target: the returned sigma always spends at most the target
-    while spent(high) < target_epsilon * 0.995 and high - low > 1e-6:
-        mid = (low + high) / 2
-        if spent(mid) > target_epsilon:
-            low = mid
+    while spent(low) <= target_epsilon and low > 1e-3:
+        low, high = low / 2, low
+    # Illinois false position on log(spent) against log(sigma) (nearly linear there), to
+    # 0.5% below the target: the returned sigma always spends at most the target
+    goal = math.log(target_epsilon * 0.9975)
+    x_lo, x_hi = math.log(low), math.log(high)
+    f_lo, f_hi = math.log(spent(low)) - goal, math.log(spent(high)) - goal
+    side = 0
+    for _ in range(60):
+        if target_epsilon * 0.995 <= spent(high) <= target_epsilon or x_hi - x_lo < 1e-9:
+            break
+        x = x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo)
+        if not x_lo < x < x_hi:
+            x = 0.5 * (x_lo + x_hi)
+        value = spent(math.exp(x))
+        f = math.log(value) - goal if value > 0 else -math.inf
+        if value > target_epsilon:
+            x_lo, f_lo = x, f
+            if side == -1:
+                f_hi /= 2
+            side = -1
         else:
-            high = mid
+            x_hi, f_hi = x, f
+            high = math.exp(x)
+            if side == 1:
+                f_lo /= 2
+            side = 1
     return high
 
 
