@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+
 from qfed.client import REPLY_FIELDS, client_profile, client_round
 from qfed.errors import InvalidConfig, PolicyRefused
 from qfed.ledger import ClientLedger
