@@ -61,6 +61,7 @@ class LocalGrid(Grid):
         TaskIdentity.run_id = run_id
         TaskIdentity.node_id = 0  # the SuperLink's node id
         self.sent: list[Message] = []
+        self.received: list[Message] = []  # every reply, as the server got it (tests)
 
     def set_run(self, run: Run) -> None:
         self._run = run
@@ -105,6 +106,7 @@ class LocalGrid(Grid):
                 reason = "".join(traceback.format_exception(exc)) or repr(exc)
                 reply = Message(Error(CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)
             replies.append(reply)
+            self.received.append(reply)
         return replies
 
 

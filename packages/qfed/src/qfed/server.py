@@ -127,7 +127,8 @@ class FederatedServer:
         elif "epsilon_spent" in metrics:
             record.epsilon_spent = float(metrics["epsilon_spent"])
         if "epsilon_budget" in metrics:
-            record.epsilon_budget = float(metrics["epsilon_budget"])
+            budget = metrics["epsilon_budget"]  # JSON has no inf: None is "no budget"
+            record.epsilon_budget = math.inf if budget is None else float(budget)
         if metrics.get("budget_exhausted"):
             record.exhausted = True
         if "num_examples" in metrics and (record.num_examples == 0 or "label_counts" in metrics):
