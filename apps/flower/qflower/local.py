@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -137,6 +138,11 @@ def simulate(
     ClientPolicy.from_node_config(nodes)  # bad limits fail here, not in a Ray worker
     out = output_dir(app)
     overrides = {**dict(overrides or {}), "output-dir": str(out)}
+    if app.resume_from:
+        # a resumed simulation continues the same simulated nodes, ledgers included
+        resumed = Path(app.resume_from).expanduser()
+        folder = resumed.parent if resumed.suffix == ".json" else resumed
+        nodes.setdefault("state-dir", str(folder.resolve() / "client-ledgers"))
     nodes.setdefault("state-dir", str(out / "client-ledgers"))
     client_app = build_client_app(nodes)
     cpus = num_cpus or os.cpu_count() or 1
