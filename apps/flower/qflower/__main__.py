@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help='every simulated client\'s limits, like "max-epsilon=4.0 max-rounds=3" '
         "(keys: max-epsilon, max-delta, min-noise-multiplier, max-rounds, share-label-counts, "
-        "count-noise, allow-seeded-noise, state-dir)",
+        "count-noise, allow-seeded-noise, trust-server, state-dir)",
     )
     parser.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs Ray may use (default: all)"

@@ -9,7 +9,8 @@ The guarantee holds against the server, so the client decides, not the server:
 
 * its limits are pinned in its ``node_config`` (:data:`qfed.policy.NODE_CONFIG_KEYS`:
   ``max-epsilon``, ``max-delta``, ``min-noise-multiplier``, ``max-rounds``,
-  ``share-label-counts``, ``count-noise``, ``allow-seeded-noise``); a request beyond them is
+  ``share-label-counts``, ``count-noise``, ``allow-seeded-noise``, ``trust-server``); a
+  request beyond them (or for a mode that sends raw updates, without ``trust-server``) is
   refused with a message naming the key;
 * its privacy ledger (every release, the spent budget) is a JSON file in ``state-dir``
   (node_config; default ``~/.qflower/ledgers``), written after every release, so a restarted

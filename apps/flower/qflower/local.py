@@ -144,6 +144,8 @@ def simulate(
         folder = resumed.parent if resumed.suffix == ".json" else resumed
         nodes.setdefault("state-dir", str(folder.resolve() / "client-ledgers"))
     nodes.setdefault("state-dir", str(out / "client-ledgers"))
+    # one person runs both sides of a simulation: its nodes accept the run-config's dp mode
+    nodes.setdefault("trust-server", config.dp != "sample")
     client_app = build_client_app(nodes)
     cpus = num_cpus or os.cpu_count() or 1
     backend_config = {

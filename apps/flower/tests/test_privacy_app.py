@@ -72,7 +72,7 @@ def _released(reply: Message) -> list[str]:
 
 @pytest.mark.parametrize("dp", ["sample", "client"])
 def test_every_reply_field_is_accounted_or_public(tmp_path, dp):
-    grid = _grid(tmp_path)
+    grid = _grid(tmp_path, **({"trust-server": True} if dp == "client" else {}))
     extra = {"dp": dp, "selection": "random"} if dp == "client" else {}
     _run(grid, tmp_path, "run", **extra)
     kinds = {r.metadata.message_type for r in grid.received if not r.has_error()}
@@ -99,6 +99,10 @@ def test_client_refuses_a_server_asking_beyond_its_limits(tmp_path):
         _run(_grid(tmp_path, **{"max-epsilon": 4.0}), tmp_path, "greedy-server")
     with pytest.raises(InvalidConfig, match="allow-seeded-noise"):
         _run(_grid(tmp_path), tmp_path, "seeded", **{"insecure-seeded-noise": True})
+    # a server cannot switch privacy off: raw updates only go to a server the node trusts
+    for dp in ("none", "client"):
+        with pytest.raises(InvalidConfig, match="trust-server"):
+            _run(_grid(tmp_path), tmp_path, f"switch-off-{dp}", dp=dp, selection="random")
     with pytest.raises(InvalidConfig, match=r"unknown node_config key.*max-epsilom"):
         _run(_grid(tmp_path, **{"max-epsilom": 4.0}), tmp_path, "typo")
     # the limit holds: a run that asks for what the node pinned goes through
@@ -138,7 +142,8 @@ def test_federated_evaluation_on_client_data_is_refused_when_private(tmp_path):
 
 
 def test_client_level_report_does_not_name_participants(tmp_path):
-    report = _run(_grid(tmp_path), tmp_path, "client", dp="client", selection="random")
+    trusting = _grid(tmp_path, **{"trust-server": True})
+    report = _run(trusting, tmp_path, "client", dp="client", selection="random")
     for row in report["rounds"]:
         assert not {
             "selected",

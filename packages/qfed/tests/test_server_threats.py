@@ -180,6 +180,13 @@ def test_client_refuses_what_it_did_not_pin(start_state):
     seeded = FederatedTask(FedConfig(**{**TINY, "insecure_seeded_noise": True}))
     with pytest.raises(PolicyRefused, match="allow-seeded-noise"):
         client_round(seeded, 0, start_state, policy=ClientPolicy())
+    # a server that switches DP off gets no raw update from a node that does not trust it
+    for dp in ("none", "client"):
+        task = FederatedTask(FedConfig(**{**TINY, "dp": dp}))
+        with pytest.raises(PolicyRefused, match="trust-server"):
+            client_round(task, 0, start_state, policy=ClientPolicy())
+        with pytest.raises(PolicyRefused, match="trust-server"):
+            client_profile(task, 0, policy=ClientPolicy())
 
 
 def test_a_restarted_client_keeps_its_spent_budget(tmp_path, start_state):

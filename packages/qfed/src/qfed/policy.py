@@ -4,8 +4,10 @@ Under sample-level DP the server is one of the parties the guarantee protects ag
 server cannot be the one that decides how much privacy a client spends. A client's
 :class:`ClientPolicy` (in the Flower app: its ``node_config``) fixes the largest epsilon and
 delta it will ever spend, the least noise it will train with, how many rounds it will train
-in, whether it shares its (noisy) label histogram, and whether it accepts the seeded test
-mode. A request beyond any of them is refused with :class:`~qfed.errors.PolicyRefused`.
+in, whether it shares its (noisy) label histogram, whether it accepts the seeded test
+mode, and whether it trusts the server with raw updates (dp='client' or 'none'; by default a
+client trains only under sample-level DP, so a server cannot switch privacy off). A
+request beyond any of them is refused with :class:`~qfed.errors.PolicyRefused`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ NODE_CONFIG_KEYS: dict[str, tuple[str, str]] = {
         "allow_seeded_noise",
         "accept the seeded, NOT private test mode (tests and debugging only)",
     ),
+    "trust-server": (
+        "trust_server",
+        "accept dp='client' or dp='none', which send raw updates to the server",
+    ),
 }
 
 
@@ -51,6 +57,7 @@ class ClientPolicy:
     share_label_counts: bool = True
     count_noise: float = 10.0
     allow_seeded_noise: bool = False
+    trust_server: bool = False
 
     def __post_init__(self) -> None:
         def number(name: str, value: Any) -> float:
@@ -82,7 +89,7 @@ class ClientPolicy:
                 f"max-rounds must be an integer >= 1 (0 in node_config: no limit), "
                 f"got {self.max_rounds!r}"
             )
-        for name in ("share_label_counts", "allow_seeded_noise"):
+        for name in ("share_label_counts", "allow_seeded_noise", "trust_server"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidConfig(
                     f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}"
@@ -96,7 +103,8 @@ class ClientPolicy:
             if key not in values:
                 continue
             value = values[key]
-            if name in ("share_label_counts", "allow_seeded_noise") and isinstance(value, str):
+            flags = ("share_label_counts", "allow_seeded_noise", "trust_server")
+            if name in flags and isinstance(value, str):
                 if value.lower() not in ("true", "false"):
                     raise InvalidConfig(f"{key} must be true or false, got {value!r}")
                 value = value.lower() == "true"
@@ -131,6 +139,13 @@ class ClientPolicy:
                 "insecure-seeded-noise, or set allow-seeded-noise=true on a test node"
             )
         if dp != "sample":
+            if not self.trust_server:
+                raise PolicyRefused(
+                    f"the server asks for dp={dp!r}, which sends this node's raw updates to the "
+                    "server; this node accepts only dp='sample' (node_config "
+                    "trust-server=false). Run with dp='sample', or set trust-server=true on "
+                    "nodes that trust this server"
+                )
             return
         if epsilon > self.max_epsilon:
             raise PolicyRefused(

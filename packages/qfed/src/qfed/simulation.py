@@ -34,6 +34,7 @@ def simulate(
         max_epsilon=config.epsilon,
         max_delta=config.delta,
         allow_seeded_noise=config.insecure_seeded_noise,
+        trust_server=config.dp != "sample",
     )
     if progress is not None and config.not_private_reasons:
         progress("NOT PRIVATE: " + "; ".join(config.not_private_reasons))
