@@ -77,3 +77,25 @@ def test_bad_inputs():
     wrong = ClientAccountant(noise_multiplier=1.0, sample_rate=0.5, delta=1e-5)
     with pytest.raises(InvalidConfig, match="sample rate"):
         train_local(model, TEXTS, LABELS, SETTINGS, accountant=wrong)
+
+
+def test_empty_poisson_batches_are_noise_only_steps_and_accounted():
+    # a public size far above the real one makes almost every Poisson batch empty: each is
+    # still a step (noise only), recorded by the accountant, and the tensors move
+    model = load_model("tiny", num_labels=2, lora=LoraSettings(), seed=0)
+    before = model.trainable_state()
+    acc = ClientAccountant(noise_multiplier=1.0, sample_rate=1 / 500, delta=1e-5)
+    settings = TrainSettings(batch_size=8, max_steps=25)
+    report = train_local(model, TEXTS[:4], LABELS[:4], settings, accountant=acc, public_size=4000)
+    assert report.steps == 25 and acc.steps == 25
+    after = model.trainable_state()
+    assert all(not np.allclose(before[k], after[k]) for k in before)
+
+
+def test_public_size_sets_the_rate_not_the_true_size():
+    model = load_model("tiny", num_labels=2, lora=LoraSettings(), seed=0)
+    acc = ClientAccountant(noise_multiplier=1.0, sample_rate=1 / 5, delta=1e-5)
+    with pytest.raises(InvalidConfig, match="public size of 17"):
+        train_local(
+            model, TEXTS, LABELS, TrainSettings(batch_size=8), accountant=acc, public_size=17
+        )

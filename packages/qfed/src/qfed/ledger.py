@@ -43,6 +43,17 @@ class ClientLedger:
 
     def __post_init__(self) -> None:
         self.history = [(float(z), float(q), int(n)) for z, q, n in self.history]
+        for z, q, n in self.history:
+            # a damaged entry must never read as less spent budget
+            if not (z >= 0 and math.isfinite(z) and 0 < q <= 1 and n >= 0):
+                raise InvalidConfig(
+                    f"privacy ledger entry (noise {z}, rate {q}, steps {n}) is not a release; "
+                    "restore the ledger from a backup"
+                )
+        if self.plan is not None and not isinstance(self.plan, dict):
+            raise InvalidConfig(f"privacy ledger plan must be an object, got {self.plan!r}")
+        if self.rounds_trained < 0:
+            raise InvalidConfig(f"privacy ledger rounds_trained is {self.rounds_trained} (< 0)")
 
     def epsilon(self, delta: float, mechanism: str = "rdp") -> float:
         """Epsilon at ``delta`` of everything released so far (inf after a seeded draw)."""
@@ -98,11 +109,16 @@ class ClientLedger:
             return cls()
         try:
             values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidConfig(
                 f"privacy ledger {str(path)!r} is unreadable ({exc}); refusing to train with "
                 "an unknown spent budget. Restore the file from a backup"
             ) from exc
+        if not isinstance(values, dict):
+            raise InvalidConfig(
+                f"privacy ledger {str(path)!r} is not a ledger (a JSON object); refusing to "
+                "train with an unknown spent budget. Restore the file from a backup"
+            )
         return cls.from_dict(values)
 
     def save(self, path: str | Path) -> None:

@@ -323,8 +323,9 @@ class CsprngDPOptimizer(DPOptimizer):
     def noise_only_step(self) -> None:
         """The step of an empty batch: zero clipped sum plus noise, averaged and applied."""
         for p in self.params:
-            p.grad = self._noise_like(p).view_as(p)
-        self.scale_grad()
+            # the mean over the expected batch, as scale_grad does (which would look for the
+            # per-sample gradients an empty batch does not have)
+            p.grad = (self._noise_like(p) / self.expected_batch_size).view_as(p)
         if self.step_hook:
             self.step_hook(self)
         self.original_optimizer.step()
