@@ -5,6 +5,7 @@ flwr 1.41 imports typer, which touches ``click.utils.get_binary_stream`` (deprec
 fail collection. The warning is third-party and says nothing about this app.
 """
 
+import os
 import warnings
 
 with warnings.catch_warnings():
@@ -12,3 +13,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*click.*deprecated", category=DeprecationWarning)
     import flwr.app
     import flwr.serverapp  # noqa: F401
+
+
+# the frozen-prefix cache stays in memory in tests (a test of the disk cache sets its own)
+os.environ.setdefault("QFED_CACHE_DIR", "")

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -9,3 +11,7 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# the frozen-prefix cache stays in memory in tests (a test of the disk cache sets its own)
+os.environ.setdefault("QFED_CACHE_DIR", "")

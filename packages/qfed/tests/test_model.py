@@ -74,3 +74,31 @@ def test_bad_settings_name_the_field(tmp_path):
         load_model("tiny", num_labels=1)
     with pytest.raises(ModelError, match="local directory"):
         load_model(str(tmp_path / "nowhere"), num_labels=2)
+
+
+def test_frozen_prefix_then_adapted_layers_equal_the_full_forward(tmp_path):
+    import torch
+    from qfed.prefix_cache import PrefixCache
+
+    model = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=0)
+    assert model.frozen_depth == 1
+    texts = ["a short tweet", "a somewhat longer tweet about a delayed flight", "ok"]
+    enc = model.encode(texts, max_length=16)
+    model.module.eval()
+    with torch.no_grad():
+        full = model.module(**enc)
+        cache = PrefixCache(tmp_path)
+        hidden, mask = cache.get(model, texts, 16)
+        split = model.classifier_module.forward_from(hidden.float(), mask, 1)
+    torch.testing.assert_close(split, full, atol=5e-3, rtol=1e-2)  # float16 storage
+    # a second cache on the same folder serves it from disk; other texts are another key
+    again = PrefixCache(tmp_path)
+    torch.testing.assert_close(again.get(model, texts, 16)[0], hidden)
+    assert again.hits == 1 and again.misses == 0
+    assert PrefixCache.key(model, texts[:2], 16) != PrefixCache.key(model, texts, 16)
+    other = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=1)
+    assert PrefixCache.key(other, texts, 16) != PrefixCache.key(model, texts, 16)
+    (tmp_path / f"{PrefixCache.key(model, texts, 16)}.pt").write_bytes(b"damaged")
+    fresh = PrefixCache(tmp_path)
+    torch.testing.assert_close(fresh.get(model, texts, 16)[0], hidden)  # recomputed
+    assert fresh.misses == 1

@@ -88,9 +88,48 @@ class SentenceClassifier(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden, attention_mask)
+
+    def head(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return self.classifier(pooled)
+
+    # The split below lets the frozen bottom of the encoder run once per example (its output
+    # is a fixed, public function of the text) and training run only the layers that adapt.
+
+    def _layers(self) -> torch.nn.ModuleList:
+        layers = getattr(getattr(self.encoder, "encoder", None), "layer", None)
+        if layers is None:
+            raise ModelError("this encoder has no .encoder.layer stack to split")
+        return layers
+
+    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(
+            config=self.encoder.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
+
+    @torch.no_grad()
+    def prefix(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, depth: int
+    ) -> torch.Tensor:
+        """Hidden states after the embeddings and the first ``depth`` layers (no gradient)."""
+        hidden = self.encoder.embeddings(input_ids=input_ids)
+        mask = self._mask(hidden, attention_mask)
+        for layer in self._layers()[:depth]:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def forward_from(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, depth: int
+    ) -> torch.Tensor:
+        """Logits from hidden states that already passed the first ``depth`` layers."""
+        mask = self._mask(hidden, attention_mask)
+        for layer in self._layers()[depth:]:
+            hidden = layer(hidden, mask)
+        return self.head(hidden, attention_mask)
 
 
 def _backbone(model: str, num_labels: int) -> SentenceClassifier:
@@ -139,6 +178,21 @@ class LoraModel:
     tokenizer: object
     lora: LoraSettings
     num_labels: int
+    #: what the frozen prefix depends on besides the text (model name and seed)
+    identity: str = ""
+
+    @property
+    def classifier_module(self) -> SentenceClassifier:
+        """The classifier inside the PEFT wrapper (its LoRA layers are the wrapper's)."""
+        return self.module.base_model.model
+
+    @property
+    def frozen_depth(self) -> int:
+        """How many bottom encoder layers carry no adapter (their output is cacheable)."""
+        if self.lora.top_layers is None:
+            return 0
+        depth = int(getattr(self.classifier_module.config, "num_hidden_layers", 0))
+        return max(depth - self.lora.top_layers, 0)
 
     def trainable_names(self) -> list[str]:
         return [n for n, p in self.module.named_parameters() if p.requires_grad]
@@ -250,4 +304,10 @@ def load_model(
             if "lora_A" in name:
                 param.requires_grad_(False)
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(model))
-    return LoraModel(module=module, tokenizer=tokenizer, lora=lora, num_labels=num_labels)
+    return LoraModel(
+        module=module,
+        tokenizer=tokenizer,
+        lora=lora,
+        num_labels=num_labels,
+        identity=f"{model}:{seed if model == TINY else 'pretrained'}",
+    )

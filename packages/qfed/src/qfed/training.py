@@ -43,6 +43,8 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     optimizer: str = "adam"  # "adam" or "sgd"
     max_steps: int | None = None  # cap per round (None: full epochs)
+    # run the frozen layers below the adapters once per example (qfed.prefix_cache)
+    cache_prefix: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -94,10 +96,31 @@ def _check_data(texts: Sequence[str], labels: np.ndarray, num_labels: int, what:
         )
 
 
-def _tensors(model: LoraModel, texts, labels, max_length: int) -> torch.utils.data.TensorDataset:
+def _inputs(
+    model: LoraModel, texts: Sequence[str], max_length: int, cache: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids, or (with frozen layers and ``cache``) the frozen prefix's hidden states."""
+    if cache and model.frozen_depth > 0:
+        from qfed.prefix_cache import default_cache
+
+        return default_cache().get(model, texts, max_length)
     enc = model.encode(texts, max_length=max_length)
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def _tensors(
+    model: LoraModel, texts, labels, max_length: int, cache: bool = True
+) -> torch.utils.data.TensorDataset:
+    first, mask = _inputs(model, texts, max_length, cache)
     y = torch.as_tensor(np.array(labels, dtype=np.int64))  # a copy: TextData arrays are read-only
-    return torch.utils.data.TensorDataset(enc["input_ids"], enc["attention_mask"], y)
+    return torch.utils.data.TensorDataset(first, mask, y)
+
+
+def _logits(model: LoraModel, first: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Forward from token ids, or from cached hidden states (float) past the frozen layers."""
+    if first.is_floating_point():
+        return model.classifier_module.forward_from(first.float(), mask, model.frozen_depth)
+    return model.module(input_ids=first, attention_mask=mask)
 
 
 def _trim(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,7 +160,7 @@ def train_local(
     _check_data(texts, labels, model.num_labels, "training data")
     start = time.perf_counter()
     torch.manual_seed(seed)
-    dataset = _tensors(model, texts, labels, settings.max_length)
+    dataset = _tensors(model, texts, labels, settings.max_length, settings.cache_prefix)
     params = [p for p in model.module.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
@@ -284,7 +307,7 @@ def _run_steps(
         ids, mask, y = batch
         ids, mask = _trim(ids, mask)
         optimizer.zero_grad(set_to_none=True)
-        logits = model.module(input_ids=ids, attention_mask=mask)
+        logits = _logits(model, ids, mask)
         loss = torch.nn.functional.cross_entropy(logits, y)
         loss.backward()
         optimizer.step()
@@ -339,6 +362,7 @@ def evaluate(
     *,
     batch_size: int = 256,
     max_length: int = 64,
+    cache_prefix: bool = True,
 ) -> EvalReport:
     """Loss and accuracy of ``model`` on held-out data (per class too)."""
     labels = np.asarray(labels)
@@ -346,11 +370,11 @@ def evaluate(
     model.module.eval()
     predictions = np.empty(len(labels), dtype=np.int64)
     loss_sum = 0.0
+    first, mask = _inputs(model, texts, max_length, cache_prefix)
     for start in range(0, len(labels), batch_size):
         chunk = slice(start, start + batch_size)
-        enc = model.encode(texts[chunk], max_length=max_length)
         y = torch.as_tensor(np.array(labels[chunk], dtype=np.int64))
-        logits = model.module(**enc)
+        logits = _logits(model, *_trim(first[chunk], mask[chunk]))
         loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
         predictions[chunk] = logits.argmax(dim=1).numpy()
     correct = predictions == labels
