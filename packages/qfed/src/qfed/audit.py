@@ -33,23 +33,49 @@ canary ever produces gradient on its coordinate, so its weight column holds its 
 the DP noise and nothing else: the most leaky canary design for this model, which makes the
 audit as tight as a one-run audit of this mechanism gets while still using the real training
 loop. The optimiser is plain SGD without momentum or weight decay.
+
+Two audits run on the federated path itself (each returns a :class:`FederatedAuditResult`):
+
+* :func:`audit_client_training` (sample-level DP): one client's real rows plus ``m`` canary
+  records (random WordPiece words with random labels), each included with probability 1/2, are
+  trained on by the real :func:`qfed.training.train_local` (Poisson DP-SGD, Opacus per-sample
+  clipping, noise from a :class:`~qfed.randomness.RandomSource`). Each canary is scored
+  white-box from the client's update alone.
+* :func:`audit_client_level` (client-level DP, after Andrew et al., "One-shot empirical
+  privacy estimation for federated learning", ICLR 2024): ``m`` canary clients, each in the
+  population with probability 1/2, send ``global + C u_i`` whenever Poisson sampling picks
+  them, real clients send real or simulated updates, and :meth:`ClientLevelDP.aggregate`
+  runs every round. Canary i is scored by the cosine of the total model change with u_i.
+
+Both turn the scores into a bound with :func:`one_run_audit`, and both come with a positive
+control (``noise_multiplier=0``) that must find leakage; a bound above the accounted epsilon
+would point at a bug in the mechanism or in its accounting.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import stats
 
 from qfed.errors import InvalidConfig
 
+if TYPE_CHECKING:
+    from qfed.model import LoraModel
+    from qfed.randomness import RandomSource
+    from qfed.task import FederatedTask
+
 __all__ = [
     "AuditResult",
     "DPSGDAuditResult",
+    "FederatedAuditResult",
+    "audit_client_level",
+    "audit_client_training",
     "audit_dp_sgd",
     "epsilon_lower_bound",
     "one_run_audit",

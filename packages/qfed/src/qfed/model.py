@@ -267,6 +267,12 @@ def load_model(
     lora = lora or LoraSettings()
     torch.manual_seed(seed)
     backbone = _backbone(model, num_labels)
+    # the head starts at zero, not at random: the first (noisy) steps then fit a linear probe
+    # on the pretrained sentence features instead of undoing a random projection
+    # (linear-probe-then-fine-tune, Kumar et al., ICLR 2022)
+    with torch.no_grad():
+        backbone.classifier.weight.zero_()
+        backbone.classifier.bias.zero_()
     # move to the device BEFORE wrapping: moving a PEFT model afterwards can leave Opacus
     # hooks on stale parameters and the LoRA weights silently untrained (opacus#820)
     backbone.to(device)
