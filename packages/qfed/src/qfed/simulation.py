@@ -22,14 +22,16 @@ def simulate(
     *,
     progress: Callable[[str], None] | None = print,
     policy: ClientPolicy | None = None,
+    task: FederatedTask | None = None,
 ) -> FederatedServer:
     """Run ``config.rounds`` rounds; returns the server (``.history`` has one row per round).
 
     Every client keeps its own :class:`~qfed.ledger.ClientLedger` (in memory here) and applies
     ``policy`` (default: it accepts exactly what ``config`` asks, including the seeded test
     mode when ``config`` sets it, since one person runs both sides of a simulation).
+    ``task`` replaces the task built from ``config`` (e.g. one with another evaluation set).
     """
-    task = FederatedTask(config)
+    task = task or FederatedTask(config)
     policy = policy or ClientPolicy(
         max_epsilon=config.epsilon,
         max_delta=config.delta,
