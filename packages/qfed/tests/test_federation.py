@@ -114,3 +114,11 @@ def test_clients_stop_at_their_budget_and_the_run_goes_on():
     assert any("budget spent" in line for line in lines)
     assert all(r["epsilon_max"] <= 4.0 for r in rows)
     assert rows[-1]["train_examples"] == 0  # nobody can afford the last round
+
+
+def test_from_mapping_reads_none_as_unset_for_every_optional_integer():
+    from qfed.task import OPTIONAL_INTS
+
+    for name in OPTIONAL_INTS:
+        key = name.replace("_", "-")
+        assert getattr(FedConfig.from_mapping({key: "none"}), name) is None

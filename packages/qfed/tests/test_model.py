@@ -78,6 +78,7 @@ def test_bad_settings_name_the_field(tmp_path):
 
 def test_frozen_prefix_then_adapted_layers_equal_the_full_forward(tmp_path):
     import torch
+
     from qfed.prefix_cache import PrefixCache
 
     model = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=0)

@@ -41,8 +41,10 @@ OPACUS_NOISE = (
     "Secure RNG turned off",
     # inputs (token ids, canaries) never require grad; per-sample gradients are still right
     "Full backward hook is firing",
-    # the bound at the largest RDP order tried is still a valid (slightly loose) bound
+    # the bound at the largest (or smallest) RDP order tried is still a valid, slightly
+    # loose bound
     "Optimal order is the largest alpha",
+    "Optimal order is the smallest alpha",
 )
 
 

@@ -197,12 +197,7 @@ class FedConfig:
                 raise InvalidConfig(f"unknown setting {key!r}; known settings: {sorted(known)}")
             if name == "lora_targets" and isinstance(value, str):
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
-            if name in (
-                "max_examples_per_client",
-                "max_test_examples",
-                "planned_rounds",
-                "max_steps_per_round",
-            ) and value in ("none", "", 0, None):
+            if name in OPTIONAL_INTS and value in ("none", "", 0, None):
                 value = None
             kwargs[name] = value
         return cls(**kwargs)

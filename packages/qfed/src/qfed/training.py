@@ -41,7 +41,7 @@ class TrainSettings:
     learning_rate: float = 5e-3
     max_length: int = 64
     max_grad_norm: float = 1.0
-    optimizer: str = "adam"  # "adam" or "sgd"
+    optimizer: str = "adam"  # "adam" or "sgd" (SGD with momentum 0.9)
     max_steps: int | None = None  # cap per round (None: full epochs)
     # run the frozen layers below the adapters once per example (qfed.prefix_cache)
     cache_prefix: bool = True
