@@ -15,7 +15,7 @@ import qcore
 from qcore.errors import InvalidProblem, SolverTimeout, SolverUnavailable
 from qcore.registry import get_solver
 from qcore.solvers.hamiltonian import cost_hamiltonian
-from qcore.testing import SamplerConformance, assert_sampleset_matches, random_bqm
+from qcore.testing import SamplerConformance, assert_sampleset_matches, dimod_kit, random_bqm
 
 pytest.importorskip("azure.quantum")
 pytest.importorskip("tenacity")
@@ -136,6 +136,39 @@ class TestAzureConformance(SamplerConformance):
         b = self.run(bqm, seed=123)
         assert a.first.energy == b.first.energy
         assert a.info["gammas"] == b.info["gammas"]
+
+
+def _offline_azure() -> AzureQuantumSolver:
+    with azure_module._quiet_third_party():  # dimod's kit builds these while collecting
+        return AzureQuantumSolver(backend=FakeAzureBackend(), sleep=lambda s: None)
+
+
+# dimod's own kit, with the solver's defaults, against the offline backend
+TestDimodKitAzure = dimod_kit(_offline_azure, "azure")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"qaoa_params": {"p": 3}}, "qaoa_params: 'p' cannot be given here; pass p to the azure"),
+        ({"qaoa_params": {"seed": 1}}, "qaoa_params: 'seed' cannot be given here"),
+        ({"qaoa_params": {"shots": 9}}, "qaoa_params: 'shots' cannot be given here"),
+        ({"qaoa_params": {"maxiter": -1}}, "qaoa_params: maxiter: -1"),
+        ({"qaoa_params": {"colour": 1}}, "qaoa_params: solver 'qaoa' does not accept"),
+        ({"qaoa_params": [1]}, "qaoa_params: [1]; pass a dict"),
+        ({"max_cost_usd": True}, "max_cost_usd: True"),
+        ({"max_cost_usd": -1}, "max_cost_usd: -1"),
+        ({"target": 5}, "target: 5"),
+        ({"shots": 0}, "shots: 0"),
+        ({"warm_start": "nope"}, "warm_start: 'nope'"),
+    ],
+)
+def test_bad_arguments_named_before_submission(kwargs: dict, match: str) -> None:
+    fake = FakeAzureBackend()
+    with pytest.raises(InvalidProblem) as info:
+        AzureQuantumSolver(backend=fake).sample(random_bqm(4, "SPIN", seed=1), **kwargs)
+    assert match in str(info.value)
+    assert fake.calls == 0
 
 
 def test_translation_to_ionq_job_input_offline() -> None:

@@ -1,6 +1,7 @@
 """Every built-in qcore solver passes the conformance suite."""
 
-from qcore.testing import SamplerConformance
+from qcore.registry import get_solver
+from qcore.testing import SamplerConformance, dimod_kit
 
 
 class TestExact(SamplerConformance):
@@ -42,3 +43,13 @@ class TestSimulatedBifurcationTorchCPU(SamplerConformance):
 class TestAuto(SamplerConformance):
     solver_name = "auto"
     solver_kwargs = {"exact_limit": 0}  # force the portfolio path even on tiny models
+
+
+# dimod's own kit (load_sampler_bqm_tests + assert_sampler_api), empty models included
+TestDimodKitExact = dimod_kit(lambda: get_solver("exact"), "exact")
+TestDimodKitSA = dimod_kit(lambda: get_solver("sa"), "sa")
+TestDimodKitTabu = dimod_kit(lambda: get_solver("tabu"), "tabu")
+TestDimodKitDescent = dimod_kit(lambda: get_solver("descent"), "descent")
+TestDimodKitSB = dimod_kit(lambda: get_solver("sb"), "sb")
+TestDimodKitAuto = dimod_kit(lambda: get_solver("auto"), "auto")
+TestDimodKitDecompose = dimod_kit(lambda: get_solver("decompose"), "decompose")

@@ -93,10 +93,18 @@ def test_bad_sub_solver_arguments() -> None:
         DecompositionSolver().sample(bqm, sub_solver="decompose")
     with pytest.raises(InvalidProblem, match="seed"):
         DecompositionSolver().sample(bqm, sub_solver_params={"seed": 1})
-    with pytest.raises(KeyError):  # UnknownSolver
+    with pytest.raises(InvalidProblem, match="sub_solver: 'no-such-solver'; name a registered"):
         DecompositionSolver().sample(bqm, sub_solver="no-such-solver")
     with pytest.raises(InvalidProblem, match="initial_states"):
         DecompositionSolver().sample(bqm, initial_states={"x": 1})
+    with pytest.raises(InvalidProblem, match=r"sub_solver_params: \[1\]; pass a dict"):
+        DecompositionSolver().sample(bqm, sub_solver_params=[1])
+    with pytest.raises(InvalidProblem, match=r"sub_solver_params \(for 'sa'\): num_reads: 0"):
+        DecompositionSolver().sample(bqm, sub_solver="sa", sub_solver_params={"num_reads": 0})
+    with pytest.raises(InvalidProblem, match=r"sub_solver_params \(for 'sa'\).*does not accept"):
+        DecompositionSolver().sample(bqm, sub_solver="sa", sub_solver_params={"tenure": 3})
+    with pytest.raises(InvalidProblem, match="outer_tabu: 1; pass True or False"):
+        DecompositionSolver().sample(bqm, outer_tabu=1)
 
 
 @needs_bqp

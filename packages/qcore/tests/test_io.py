@@ -92,7 +92,13 @@ def test_gset_cut_value_accepts_a_mapping_and_checks_it(tmp_path):
         ("5\n", "line 1: expected a header 'n m'"),
         ("5 x\n", "line 1: edge count m 'x' is not an integer"),
         ("0 0\n", "line 1: node count n is 0"),
-        ("3 2\n1 2 1\n", "ends after line 2, expected edge 2 of 2"),
+        ("3 2\n1 2 1\n", "line 1: edge count m is 2 but only 1 lines follow"),
+        ("3 2\n1 2 1\n\n", "ends after line 2, expected edge 2 of 2"),
+        ("3 99999999999999\n1 2 1\n", "edge count m is 99,999,999,999,999 but only 1 lines"),
+        ("10000000000 1\n1 2 1\n", "node count n is 10,000,000,000, above max_variables"),
+        ("3 1\n1 2 1_0\n", "line 2: weight w '1_0' is not a number"),
+        ("3 1\n1 2 infinity\n", "line 2: weight w is infinity; it must be finite"),
+        ("3 1\n1 ٢ 1\n", "line 2: node j '٢' is not an integer"),
         ("3 1\n1 4 1\n", "line 2: node j is 4; it must be in 1..3"),
         ("3 1\n1 2\n", "line 2: expected edge 1 of 1"),
         ("3 1\n1 2 one\n", "line 2: weight w 'one' is not a number"),
@@ -149,7 +155,10 @@ def test_beasley_second_instance(tmp_path):
     [
         ("", "expected the number of instances"),
         ("0\n", "line 1: instance count is 0"),
-        ("1\n2 1\n", "ends after line 2, expected instance 1: entry 1 of 1"),
+        ("1\n2 1\n", "line 2: instance 1: m is 1 but only 0 lines follow"),
+        ("1\n2 1\n\n", "ends after line 2, expected instance 1: entry 1 of 1"),
+        ("3\n2 1\n", "line 1: instance count is 3 but only 1 lines follow"),
+        ("1\n99999999 1\n1 2 1\n", "instance 1: n is 99,999,999, above max_variables"),
         ("1\n2 1\n1 3 5\n", "line 3: column j is 3; it must be in 1..2"),
         ("1\n2 1\n1 2 x\n", "line 3: value q 'x' is not a number"),
         ("2\n2 1\n1 2 5\n", "ends after line 3, expected instance 2's header"),
@@ -209,7 +218,7 @@ def test_bad_json_names_the_file_and_line(tmp_path):
     with pytest.raises(InvalidProblem, match="holds 'list'"):
         read_bqm_json(array)
     partial = write(tmp_path, "partial.json", '{"type": "BinaryQuadraticModel"}')
-    with pytest.raises(InvalidProblem, match="dimod cannot read"):
+    with pytest.raises(InvalidProblem, match=r"version\.bqm_schema is None"):
         read_bqm_json(partial)
 
 

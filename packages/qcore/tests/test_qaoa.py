@@ -10,9 +10,11 @@ import dimod
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import qcore
-from qcore.errors import InvalidProblem, ProblemTooLarge, SolverUnavailable
+from qcore.errors import InvalidProblem, ProblemTooLarge, SolverTimeout, SolverUnavailable
 from qcore.registry import get_solver
 from qcore.solvers import qaoa as qaoa_module
 from qcore.solvers.hamiltonian import cost_hamiltonian
@@ -24,7 +26,7 @@ from qcore.solvers.qaoa import (
     make_backend,
     warm_start_thetas,
 )
-from qcore.testing import SamplerConformance, assert_sampleset_matches, random_bqm
+from qcore.testing import SamplerConformance, assert_sampleset_matches, dimod_kit, random_bqm
 
 pytest.importorskip("pennylane")
 pytest.importorskip("qiskit_aer")
@@ -72,6 +74,24 @@ class TestQAOAAerConformance(_SmallSeedCheck, SamplerConformance):
     solver_name = "qaoa"
     solver_kwargs = {"p": 1, "maxiter": 10, "backend": "aer", "init": "fixed"}
     max_variables = 8
+
+
+def _with_defaults(sampler: QAOASolver, **defaults: object) -> QAOASolver:
+    """The same solver with other defaults (dimod's kit calls ``sample(bqm)`` bare)."""
+    plain = sampler.sample
+
+    def sample(bqm: dimod.BinaryQuadraticModel, **params: object) -> dimod.SampleSet:
+        return plain(bqm, **{**defaults, **params})
+
+    sampler.sample = sample  # type: ignore[method-assign]
+    return sampler
+
+
+# dimod's own kit with the solver's defaults, on both simulators
+TestDimodKitQAOA = dimod_kit(lambda: get_solver("qaoa"), "qaoa")
+TestDimodKitQAOAAer = dimod_kit(
+    lambda: _with_defaults(get_solver("qaoa"), backend="aer", maxiter=10), "qaoa_aer"
+)
 
 
 @pytest.mark.slow
@@ -237,19 +257,95 @@ def test_size_guard_points_to_decomposition() -> None:
         QAOASolver().sample(random_bqm(7, "SPIN", seed=8), max_qubits=6)
 
 
-def test_bad_arguments_rejected() -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"p": 0}, "p: 0"),
+        ({"p": 2.5}, "p: 2.5"),
+        ({"init": "magic"}, "init: 'magic'"),
+        ({"expectation": "maybe"}, "expectation: 'maybe'"),
+        ({"backend": "cirq"}, "backend: 'cirq'"),
+        ({"angles": [0.1]}, "angles: 1 numbers given, expected 2"),
+        ({"angles": 5}, "angles: 5; pass a flat list"),
+        ({"angles": "ab"}, "angles: 'ab'"),
+        ({"angles": [[0.1, 0.2]]}, "angles"),
+        ({"angles": [0.1, float("nan")]}, "finite"),
+        ({"warm_start_epsilon": 0.9}, "warm_start_epsilon: 0.9"),
+        ({"warm_start_epsilon": "x"}, "warm_start_epsilon: 'x'"),
+        ({"warm_start_epsilon": True}, "warm_start_epsilon: True"),
+        ({"warm_start": {"a": 1}}, "warm_start"),
+        ({"warm_start": "nope"}, "warm_start: 'nope' is neither 'relaxed' nor a registered"),
+        ({"optimizer": "nope"}, "optimizer: 'nope'; use a scipy.optimize.minimize method"),
+        ({"optimizer": "Newton-CG"}, "needs no gradient"),  # scipy would want a Jacobian
+        ({"optimizer": 3}, "optimizer: 3"),
+        ({"maxiter": -1}, "maxiter: -1"),
+        ({"maxiter": 1.5}, "maxiter: 1.5"),
+        ({"maxiter": 3}, "COBYLA needs at least 2p + 2 = 4 evaluations"),
+        ({"device": 5}, "device: 5"),
+        ({"backend": "aer", "device": "default.qubit"}, "takes none"),
+        ({"shots": 10**9}, "shots: 1,000,000,000 rows"),
+    ],
+)
+def test_bad_arguments_rejected(kwargs: dict, match: str) -> None:
     bqm = random_bqm(4, "SPIN", seed=9)
-    for kwargs in (
-        {"p": 0},
-        {"init": "magic"},
-        {"expectation": "maybe"},
-        {"backend": "cirq"},
-        {"angles": [0.1]},
-        {"warm_start_epsilon": 0.9},
-        {"warm_start": {"a": 1}},
-    ):
-        with pytest.raises(InvalidProblem):
-            QAOASolver().sample(bqm, **kwargs)
+    with pytest.raises(InvalidProblem) as info:
+        QAOASolver().sample(bqm, **kwargs)
+    assert match in str(info.value)
+
+
+@pytest.mark.parametrize("optimizer", qaoa_module.OPTIMIZERS)
+def test_every_listed_optimizer_runs(optimizer: str) -> None:
+    bqm = random_bqm(3, "SPIN", seed=2)
+    ss = QAOASolver().sample(
+        bqm, optimizer=optimizer.lower(), maxiter=4, init="fixed", shots=64, seed=0
+    )
+    assert_sampleset_matches(ss, bqm)
+
+
+QAOA_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+    st.lists(st.floats(-1, 1), max_size=3),
+    st.sampled_from(["pennylane", "aer", "fixed", "shots", "relaxed", "COBYLA", "exact"]),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_parameter_value_gives_a_correct_answer_or_a_qcore_error(data: st.DataObject) -> None:
+    names = sorted(set(QAOASolver().parameters) - {"seed", "time_limit"})
+    chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
+    kwargs = {name: data.draw(QAOA_VALUES, label=name) for name in chosen}
+    kwargs.setdefault("maxiter", 5)
+    bqm = random_bqm(4, "BINARY", seed=3)
+    try:
+        ss = QAOASolver().sample(bqm, seed=0, time_limit=0.5, **kwargs)
+    except (InvalidProblem, ProblemTooLarge, SolverUnavailable, SolverTimeout):
+        return
+    assert_sampleset_matches(ss, bqm)
+
+
+def test_circuit_description_has_its_own_module() -> None:
+    """No import circle: the backends import the circuit description, never the solver."""
+    import ast
+    from pathlib import Path
+
+    from qcore.solvers import qaoa_circuit
+
+    assert QAOACircuit is qaoa_circuit.QAOACircuit  # qcore.solvers.qaoa re-exports it
+    folder = Path(qaoa_module.__file__).parent
+    for name in ("qaoa_pennylane.py", "qaoa_aer.py", "qaoa_circuit.py", "hamiltonian.py"):
+        tree = ast.parse((folder / name).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert "qcore.solvers.qaoa" not in imported, f"{name} imports the QAOA solver module"
 
 
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:

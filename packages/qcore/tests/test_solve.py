@@ -65,10 +65,28 @@ def test_budget_is_shared_by_fallbacks():
 
 
 def test_bad_input_is_raised_at_once_not_fallen_back():
-    with pytest.raises(InvalidProblem):
-        qcore.solve(dimod.BinaryQuadraticModel("SPIN"), "broken", fallback=("exact",))
+    nan = dimod.BinaryQuadraticModel({"a": float("nan")}, {}, 0.0, "SPIN")
+    with pytest.raises(InvalidProblem, match="finite"):
+        qcore.solve(nan, "broken", fallback=("exact",))
+    with pytest.raises(InvalidProblem, match="fallback: 5"):
+        qcore.solve(random_bqm(4, "SPIN", seed=1), "exact", fallback=5)
     with pytest.raises(UnknownParameter, match="num_sweeps"):
         qcore.solve(random_bqm(4, "SPIN", seed=1), "exact", fallback=("sa",), num_sweeps=5)
+
+
+@pytest.mark.parametrize("solver", ["exact", "sa", "tabu", "descent", "sb", "auto", "decompose"])
+def test_a_model_without_variables_is_solved_to_its_offset(solver):
+    # dimod's convention (ExactSolver, dwave-samplers): the one empty assignment, energy = offset
+    result = qcore.solve(dimod.BinaryQuadraticModel({}, {}, -3.5, "BINARY"), solver, seed=0)
+    assert result.energy == -3.5 and result.sample == {} and result.proven_optimal
+    assert result.sampleset.vartype is dimod.BINARY and result.solver == solver
+
+
+def test_constructor_arguments_are_checked_by_name():
+    with pytest.raises(UnknownParameter, match=r"does not take \['foo'\]; it takes no arguments"):
+        qcore.get_solver("exact", foo=1)
+    with pytest.raises(UnknownParameter, match=r"Sampling parameters go to \.sample\(\)"):
+        qcore.get_solver("sa", num_reads=3)
 
 
 def test_params_go_to_the_first_solver_only():

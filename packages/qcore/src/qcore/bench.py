@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
@@ -32,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from qcore.entrypoint import CliParser, entry_point
+from qcore.errors import InvalidProblem, SolverUnavailable
 from qcore.io import read_beasley, read_gset
 from qcore.solve import solve
 from qcore.solvers.portfolio import _run_sa, _run_sb
@@ -176,7 +179,13 @@ def bench_gset(data: Path, instances, solvers, budget, seeds, log) -> list[Run]:
 def bench_beasley(data: Path, sets, solvers, budget, seeds, log) -> list[Run]:
     runs = []
     for set_name in sets:
-        for inst in read_beasley(data / "bqp" / f"{set_name}.txt"):
+        instances = read_beasley(data / "bqp" / f"{set_name}.txt")
+        if len(instances) > len(BQP_BEST[set_name]):
+            raise InvalidProblem(
+                f"--bqp {set_name}: the file holds {len(instances)} instances but best-known "
+                f"values exist for {len(BQP_BEST[set_name])}; check the file."
+            )
+        for inst in instances:
             best = BQP_BEST[set_name][inst.index - 1]
             for solver in solvers:
                 for seed in range(seeds):
@@ -300,8 +309,86 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _positive_seconds(option: str, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidProblem(f"{option} {value}: pass a positive number of seconds.")
+    return value
+
+
+def check_arguments(args: argparse.Namespace, suites: set[str]) -> None:
+    """Every argument and every data file checked before the first (long) run starts."""
+    _positive_seconds("--budget", args.budget)
+    _positive_seconds("--beasley-budget", args.beasley_budget)
+    if not 1 <= args.seeds <= 1000:
+        raise InvalidProblem(f"--seeds {args.seeds}: pass a count from 1 to 1000.")
+    if not (math.isfinite(args.target_gap) and 0 <= args.target_gap < 1):
+        raise InvalidProblem(
+            f"--target-gap {args.target_gap}: pass a fraction in [0, 1), e.g. 0.002 (0.2%)."
+        )
+    if args.out.is_dir():
+        raise InvalidProblem(f"--out {args.out}: is a folder; name a .json file inside it.")
+    parent = next((p for p in args.out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InvalidProblem(f"--out {args.out}: {parent} is a file, not a folder.")
+    if suites & {"gset", "beasley"} and not args.data.is_dir():
+        raise InvalidProblem(
+            f"--data {args.data}: not a folder; point it at the folder holding gset/ and bqp/ "
+            "(the repository's ../shared/data)."
+        )
+    wanted = []
+    if "gset" in suites:
+        wanted += [
+            ("--gset", name, GSET_BEST, args.data / "gset" / f"{name}.txt") for name in args.gset
+        ]
+    if "beasley" in suites:
+        wanted += [
+            ("--bqp", name, BQP_BEST, args.data / "bqp" / f"{name}.txt") for name in args.bqp
+        ]
+    for option, name, known, path in wanted:
+        if name not in known:
+            raise InvalidProblem(
+                f"{option} {name}: no best-known value for it; choose from {', '.join(known)}."
+            )
+        if not path.is_file():
+            raise InvalidProblem(f"{option} {name}: {path} does not exist; check --data.")
+    used = set(args.solvers if "gset" in suites else ())
+    used |= set(args.beasley_solvers if "beasley" in suites else ())
+    if "sb-pypi" in used:
+        try:
+            import simulated_bifurcation  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise SolverUnavailable(
+                f"--solvers sb-pypi needs the simulated-bifurcation package and torch ({exc}); "
+                "install the workspace's dev dependencies (uv sync) or leave sb-pypi out."
+            ) from None
+
+
+def load_report(path: Path) -> tuple[list[Run], list[dict[str, Any]], str]:
+    """A saved ``--out`` JSON, checked: (runs, exact rows, command)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidProblem(f"--report {path}: not a JSON file ({exc}).") from None
+    try:
+        runs = [Run(**{**r, "trace": [tuple(x) for x in r["trace"]]}) for r in saved["runs"]]
+        exact, command = list(saved["exact"]), str(saved["command"])
+        for run in runs:
+            float(run.value), float(run.best_known), float(run.budget_s)
+            for seconds, value in run.trace:
+                float(seconds), float(value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidProblem(
+            f"--report {path}: not a result written by qcore bench --out ({type(exc).__name__}: "
+            f"{exc})."
+        ) from None
+    return runs, exact, command
+
+
+@entry_point("qcore bench")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    """``qcore bench``: bad arguments and missing data end in one line and exit code 2."""
+    parser = CliParser(
         prog="qcore bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -335,16 +422,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.report is not None:
-        saved = json.loads(args.report.read_text())
-        runs = [Run(**{**r, "trace": [tuple(x) for x in r["trace"]]}) for r in saved["runs"]]
-        print(markdown(runs, saved["exact"], args.target_gap, saved["command"]))
+        runs, exact, command = load_report(args.report)
+        try:
+            print(markdown(runs, exact, args.target_gap, command))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidProblem(
+                f"--report {args.report}: a damaged result ({type(exc).__name__}: {exc})."
+            ) from None
         return 0
     suites = {"gset", "beasley", "exact"} if args.suite == "all" else {args.suite}
-    if suites & {"gset", "beasley"} and not args.data.is_dir():
-        parser.error(
-            f"--data: {args.data} is not a folder; point it at the folder holding "
-            "gset/ and bqp/ (the repository's ../shared/data)."
-        )
+    check_arguments(args, suites)
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -9,10 +9,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qcore.errors import QcoreError
+from dimod.variables import iter_serialize_variables
+
+from qcore.entrypoint import CliParser, entry_point
+from qcore.errors import InvalidProblem, QcoreError, SolverUnavailable
 from qcore.io import read_beasley, read_bqm_json, read_gset
-from qcore.registry import list_solvers
-from qcore.solve import solve
+from qcore.registry import get_solver, list_solvers
+from qcore.solve import check_solver_names, solve
+from qcore.solvers.base import QcoreSampler, check_seed, check_time_limit
+
+# arguments of qcore.solve itself: they have their own options, never --param
+SOLVE_ARGUMENTS = {
+    "bqm": "FILE",
+    "solver": "--solver",
+    "fallback": "--fallback",
+    "time_limit": "--time-limit",
+    "seed": "--seed",
+}
 
 
 def _parse_value(text: str) -> Any:
@@ -23,13 +36,39 @@ def _parse_value(text: str) -> Any:
 
 
 def _params(pairs: list[str]) -> dict[str, Any]:
-    params = {}
+    params: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise QcoreError(f"--param {pair!r}: write it as name=value, e.g. --param num_reads=20")
+        if "=" not in pair or not pair.split("=", 1)[0]:
+            raise InvalidProblem(
+                f"--param {pair!r}: write it as name=value, e.g. --param num_reads=20"
+            )
         name, value = pair.split("=", 1)
+        if name in SOLVE_ARGUMENTS:
+            raise InvalidProblem(
+                f"--param {pair!r}: {name} has its own option; use {SOLVE_ARGUMENTS[name]}."
+            )
+        if name in params:
+            raise InvalidProblem(f"--param {pair!r}: {name} is given twice; give it once.")
         params[name] = _parse_value(value)
     return params
+
+
+def check_output_path(path: Path, option: str) -> Path:
+    """Refuse an output path that cannot be written before any work is done."""
+    if path.is_dir():
+        raise InvalidProblem(f"{option} {path}: is a folder; name a file inside it.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidProblem(
+            f"{option} {path}: the folder {parent} does not exist; create it first."
+        )
+    return path
+
+
+def solution_record(labels: list, values: list[int]) -> dict[str, Any]:
+    """Labels in dimod's serialisable form (``1`` and ``"1"`` stay apart; tuples become
+    lists, read back with ``dimod.variables.deserialize_variable``), values in that order."""
+    return {"variable_labels": list(iter_serialize_variables(labels)), "sample": values}
 
 
 def _detect_format(path: Path) -> str:
@@ -40,34 +79,59 @@ def _detect_format(path: Path) -> str:
     return "beasley" if len(first) == 1 else "gset"
 
 
-def load_problem(path: Path, fmt: str, instance: int):
+def load_problem(path: Path, fmt: str, instance: int | None):
     """Return (bqm, name, objective name, function energy/sample -> objective)."""
     if not path.is_file():
-        raise QcoreError(f"FILE: {path} does not exist or is not a file.")
+        raise InvalidProblem(f"FILE: {path} does not exist or is not a file.")
     fmt = _detect_format(path) if fmt == "auto" else fmt
+    if instance is not None and fmt != "beasley":
+        raise InvalidProblem(
+            f"--instance {instance}: only Beasley files hold several instances; this one is "
+            f"read as {fmt}. Drop --instance (or pass --format beasley)."
+        )
+    instance = 1 if instance is None else instance
     if fmt == "gset":
         inst = read_gset(path)
         return inst.bqm, inst.name, "cut", lambda energy, sample: inst.cut_from_energy(energy)
     if fmt == "beasley":
         instances = read_beasley(path)
         if not 1 <= instance <= len(instances):
-            raise QcoreError(f"--instance {instance}: the file holds 1..{len(instances)}.")
+            raise InvalidProblem(
+                f"--instance {instance}: the file holds instances 1..{len(instances)}."
+            )
         inst = instances[instance - 1]
         return inst.bqm, inst.name, "x'Qx", lambda energy, sample: inst.objective(sample)
     bqm = read_bqm_json(path)
     return bqm, path.stem, "energy", lambda energy, sample: energy
 
 
+def check_solve_arguments(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    """Everything about the command line that can be checked before reading the file."""
+    check_solver_names([args.solver, *args.fallback])
+    if args.time_limit is not None:
+        check_time_limit(args.time_limit)
+    check_seed(args.seed)
+    if args.output:
+        check_output_path(Path(args.output), "--output")
+    try:
+        sampler = get_solver(args.solver)
+    except SolverUnavailable:
+        return  # solve() records why and moves on to the fallbacks
+    if isinstance(sampler, QcoreSampler):
+        sampler.check_values(params)
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
+    params = _params(args.param)
+    if args.solver == "auto" and "progress" not in params:
+        params["progress"] = True
+    check_solve_arguments(args, params)
     bqm, name, objective_name, objective = load_problem(args.file, args.format, args.instance)
     print(
         f"{name}: {bqm.num_variables} variables, {bqm.num_interactions} interactions "
         f"({bqm.vartype.name})",
         file=sys.stderr,
     )
-    params = _params(args.param)
-    if args.solver == "auto" and "progress" not in params:
-        params["progress"] = True
     result = solve(
         bqm,
         solver=args.solver,
@@ -77,7 +141,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         **params,
     )
     sample = result.sample
-    value = objective(result.energy, sample)
+    value = objective(result.energy, sample) if bqm.num_variables else result.energy
     for attempt in result.attempts:
         print(f"  {attempt.solver} failed first: {attempt.error_type}: {attempt.message}")
     print(f"{objective_name} = {value:.10g}   energy = {result.energy:.10g}")
@@ -94,7 +158,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             "wall_s": result.wall_s,
             "proven_optimal": result.proven_optimal,
             "attempts": [a.__dict__ for a in result.attempts],
-            "sample": {str(k): int(v) for k, v in sample.items()},
+            **solution_record(list(bqm.variables), [int(sample[v]) for v in bqm.variables]),
         }
         Path(args.output).write_text(json.dumps(out, indent=1))
         print(f"wrote {args.output}")
@@ -117,6 +181,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from qcore.problems import graph_coloring, maxcut
 
+    if not 4 <= args.nodes <= 10_000 or args.nodes % 2:
+        raise InvalidProblem(
+            f"--nodes {args.nodes}: a 3-regular graph needs an even number of nodes from 4 to "
+            "10,000, e.g. --nodes 20."
+        )
+    if args.seed < 0:
+        raise InvalidProblem(f"--seed {args.seed}: pass an integer >= 0.")
     graph = nx.random_regular_graph(3, args.nodes, seed=args.seed)
     for u, v in graph.edges:
         graph.edges[u, v]["weight"] = 1 + (u * 7 + v * 3) % 5  # deterministic weights 1..5
@@ -155,7 +226,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="qcore",
         description="QUBO/Ising solvers behind one interface (dimod BQMs in, SampleSets out).",
     )
@@ -164,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="solve a G-set, Beasley or BQM-JSON file")
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=["auto", "gset", "beasley", "json"], default="auto")
-    p.add_argument("--instance", type=int, default=1, help="which instance of a Beasley file")
+    p.add_argument(
+        "--instance", type=int, default=None, help="which instance of a Beasley file (1)"
+    )
     p.add_argument("--solver", default="auto")
     p.add_argument("--fallback", nargs="*", default=[], help="solvers to try if it fails")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole call")
@@ -196,18 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("qcore")
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """``qcore`` (a console script): bad input ends in one line on stderr and exit code 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         from qcore.bench import main as bench_main
 
-        return bench_main(argv[1:])
+        return bench_main(argv[1:])  # wrapped the same way, as ``qcore bench``
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except QcoreError as exc:
-        print(f"qcore {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,16 @@
   (``Q`` symmetric: each listed off-diagonal ``q_ij`` stands at ``(i, j)`` and ``(j, i)``), so
   the quadratic bias is ``-2 q_ij`` and the linear bias ``-q_ii``; the best-known values of the
   literature are ``max x'Qx = -min energy``.
-* :func:`write_bqm_json` / :func:`read_bqm_json` use dimod's own serialisation
-  (``BinaryQuadraticModel.to_serializable`` / ``from_serializable``).
+* :func:`write_bqm_json` / :func:`read_bqm_json` use dimod's own serialisation schema
+  (``BinaryQuadraticModel.to_serializable``); the reader checks every field itself before
+  building the model, and reads nested tuple labels back as tuples (dimod's
+  ``from_serializable`` turns only the outer list into a tuple).
 
-Malformed files raise ``InvalidProblem`` naming the file and the line.
+Malformed files raise ``InvalidProblem`` naming the file and the line (or the field). Sizes a
+file declares are checked against what the file holds before anything is allocated: an edge
+count needs that many lines, and a node count is capped by ``max_variables``
+(:data:`MAX_VARIABLES` unless given), so a forged header ends in a one-line error, not in an
+attempt to allocate terabytes.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dimod
 import numpy as np
@@ -29,6 +37,7 @@ from qcore.errors import InvalidProblem
 from qcore.validation import validate_bqm
 
 __all__ = [
+    "MAX_VARIABLES",
     "BeasleyInstance",
     "GsetInstance",
     "read_beasley",
@@ -38,24 +47,26 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
+# default cap on a declared node/variable count (G-set's largest, G81, has 20,000 nodes;
+# Beasley's largest 2,500 variables); a model at the cap takes about 25 MB
+MAX_VARIABLES = 100_000
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ASCII_SPACE = re.compile(r"[ \t\f\v]+")  # only these separate tokens (not \x1c-\x1f, NBSP)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, tokens) of each non-blank line."""
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidProblem(
             f"{path}: is not ASCII/UTF-8 text ({exc.reason} at byte {exc.start}); if it is "
             "UTF-16, re-save it as ASCII."
         ) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        tokens = line.split()
-        if tokens:
-            yield number, tokens
 
 
 class _Reader:
@@ -63,43 +74,78 @@ class _Reader:
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
-        self._lines = _numbered_lines(self.path)
-        self.line = 0
+        self._lines = _LINE_BREAK.split(_read_text(self.path))
+        if self._lines[-1] == "":  # the final line break ends the last line
+            self._lines.pop()
+        self._next = 0  # index of the next line to look at
+        self.line = 0  # number of the last line read
 
     def fail(self, message: str, line: int | None = None) -> InvalidProblem:
         return InvalidProblem(f"{self.path}: line {self.line if line is None else line}: {message}")
 
+    def lines_left(self) -> int:
+        """An upper bound on the data lines still to come (blank ones included)."""
+        return len(self._lines) - self._next
+
+    def _advance(self) -> tuple[int, list[str]] | None:
+        while self._next < len(self._lines):
+            self._next += 1
+            tokens = [t for t in _ASCII_SPACE.split(self._lines[self._next - 1]) if t]
+            if tokens:
+                return self._next, tokens
+        return None
+
     def next(self, count: int, what: str) -> list[str]:
-        try:
-            self.line, tokens = next(self._lines)
-        except StopIteration:
+        found = self._advance()
+        if found is None:
             raise InvalidProblem(
                 f"{self.path}: ends after line {self.line}, expected {what}; the file is truncated."
-            ) from None
+            )
+        self.line, tokens = found
         if len(tokens) != count:
-            raise self.fail(f"expected {what} ({count} numbers), got {' '.join(tokens)!r}.")
+            raise self.fail(f"expected {what} ({count} numbers), got {' '.join(tokens)[:80]!r}.")
         return tokens
 
     def rest(self) -> tuple[int, list[str]] | None:
-        return next(self._lines, None)
+        return self._advance()
 
     def integer(self, token: str, what: str, low: int, high: int | None = None) -> int:
-        try:
-            value = int(token)
-        except ValueError:
-            raise self.fail(f"{what} {token!r} is not an integer.") from None
+        if not _INTEGER.fullmatch(token) or len(token) > 30:
+            raise self.fail(f"{what} {token[:40]!r} is not an integer.")
+        value = int(token)
         if value < low or (high is not None and value > high):
             bound = f"in {low}..{high}" if high is not None else f">= {low}"
             raise self.fail(f"{what} is {value}; it must be {bound}.")
         return value
 
+    def count(self, token: str, what: str, low: int, unit: str) -> int:
+        """A declared number of items that take at least a line each: at most the lines left."""
+        value = self.integer(token, what, low)
+        if value > self.lines_left():
+            raise self.fail(
+                f"{what} is {value:,} but only {self.lines_left():,} lines follow and each "
+                f"{unit} takes a line; the header is wrong or the file is truncated."
+            )
+        return value
+
+    def size(self, token: str, what: str, low: int, max_variables: int) -> int:
+        """A declared number of variables: at most ``max_variables``."""
+        value = self.integer(token, what, low)
+        if value > max_variables:
+            raise self.fail(
+                f"{what} is {value:,}, above max_variables={max_variables:,}; the header is "
+                "wrong, or pass a larger max_variables if the model really is that big."
+            )
+        return value
+
     def number(self, token: str, what: str) -> float:
-        try:
-            value = float(token)
-        except ValueError:
-            raise self.fail(f"{what} {token!r} is not a number.") from None
+        if not _NUMBER.fullmatch(token):
+            if token.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+                raise self.fail(f"{what} is {token}; it must be finite.")
+            raise self.fail(f"{what} {token[:40]!r} is not a number.")
+        value = float(token)
         if not math.isfinite(value):
-            raise self.fail(f"{what} is {token}; it must be finite.")
+            raise self.fail(f"{what} is {token[:40]}; it must be finite.")
         return value
 
 
@@ -166,12 +212,15 @@ class GsetInstance:
         return (self.total_weight - float(energy)) / 2
 
 
-def read_gset(path: PathLike) -> GsetInstance:
-    """Read a G-set file: first line ``n m``, then ``m`` lines ``i j w`` (1-based, undirected)."""
+def read_gset(path: PathLike, *, max_variables: int = MAX_VARIABLES) -> GsetInstance:
+    """Read a G-set file: first line ``n m``, then ``m`` lines ``i j w`` (1-based, undirected).
+
+    ``n`` may be at most ``max_variables``; ``m`` at most the lines the file holds.
+    """
     reader = _Reader(path)
     header = reader.next(2, "a header 'n m'")
-    n = reader.integer(header[0], "node count n", 1)
-    m = reader.integer(header[1], "edge count m", 0)
+    n = reader.size(header[0], "node count n", 1, max_variables)
+    m = reader.count(header[1], "edge count m", 0, "edge")
     edges = np.empty((m, 2), dtype=np.int64)
     weights = np.empty(m, dtype=np.float64)
     for k in range(m):
@@ -226,16 +275,20 @@ class BeasleyInstance:
         return float((self.values * factor * x[i] * x[j]).sum())
 
 
-def read_beasley(path: PathLike) -> list[BeasleyInstance]:
+def read_beasley(path: PathLike, *, max_variables: int = MAX_VARIABLES) -> list[BeasleyInstance]:
     """Read an OR-Library ``bqp*.txt`` file: a count, then per instance ``n m`` and ``m`` lines
-    ``i j q`` (1-based). Instances are named ``<file stem>-<k>`` (e.g. ``bqp50-1``)."""
+    ``i j q`` (1-based). Instances are named ``<file stem>-<k>`` (e.g. ``bqp50-1``).
+
+    Each ``n`` may be at most ``max_variables``; counts at most the lines the file holds.
+    """
     reader = _Reader(path)
-    count = reader.integer(reader.next(1, "the number of instances")[0], "instance count", 1)
+    first = reader.next(1, "the number of instances")[0]
+    count = reader.count(first, "instance count", 1, "instance")
     instances = []
     for index in range(1, count + 1):
         header = reader.next(2, f"instance {index}'s header 'n m'")
-        n = reader.integer(header[0], f"instance {index}: n", 1)
-        m = reader.integer(header[1], f"instance {index}: m", 0)
+        n = reader.size(header[0], f"instance {index}: n", 1, max_variables)
+        m = reader.count(header[1], f"instance {index}: m", 0, "entry")
         entries = np.empty((m, 2), dtype=np.int64)
         values = np.empty(m, dtype=np.float64)
         for k in range(m):
@@ -274,7 +327,13 @@ def write_bqm_json(bqm: dimod.BinaryQuadraticModel, path: PathLike) -> None:
 
 
 def read_bqm_json(path: PathLike) -> dimod.BinaryQuadraticModel:
-    """Read a BQM written by :func:`write_bqm_json` (or any ``to_serializable`` JSON)."""
+    """Read a BQM written by :func:`write_bqm_json` (or any ``to_serializable`` JSON).
+
+    Every field is checked before the model is built: the schema version, ``use_bytes``
+    (JSON cannot carry bytes), the vartype, labels (distinct, of the kinds dimod writes),
+    biases and offset (finite numbers), interaction indices (in range, no self-loops), and
+    the declared ``num_variables`` / ``num_interactions`` against the lists.
+    """
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:
@@ -285,17 +344,129 @@ def read_bqm_json(path: PathLike) -> dimod.BinaryQuadraticModel:
         ) from None
     except UnicodeDecodeError as exc:
         raise InvalidProblem(f"{path}: is not UTF-8 text ({exc.reason}).") from None
+    except RecursionError:
+        raise InvalidProblem(f"{path}: nested too deeply to be a serialised model.") from None
     kind = data.get("type") if isinstance(data, dict) else type(data).__name__
     if kind != "BinaryQuadraticModel":
         raise InvalidProblem(
             f"{path}: line 1: holds {kind!r}, not a serialised BinaryQuadraticModel; write it "
             "with qcore.io.write_bqm_json."
         )
-    try:
-        bqm = dimod.BinaryQuadraticModel.from_serializable(data)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    return validate_bqm(_bqm_from_record(data, f"{path}: line 1"), name=str(path))
+
+
+def _label(value: Any) -> Any:
+    """A label as dimod serialises it (str, int, float, or lists of those for tuples)."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, list) and len(value) < 1000:
+        return tuple(_label(item) for item in value)
+    raise TypeError(f"{value!r}"[:60])
+
+
+def _reals(record: Mapping[str, Any], key: str, where: str) -> list[float]:
+    values = record.get(key)
+    if not isinstance(values, list):
+        raise InvalidProblem(f"{where}: {key} must be a list of numbers.")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise InvalidProblem(f"{where}: {key}[{i}] is {v!r}; every bias must be finite.")
+    return values
+
+
+def _indices(record: Mapping[str, Any], key: str, n: int, where: str) -> list[int]:
+    values = record.get(key)
+    if not isinstance(values, list):
+        raise InvalidProblem(f"{where}: {key} must be a list of variable indices.")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+            raise InvalidProblem(
+                f"{where}: {key}[{i}] is {v!r}; it must be an index in 0..{n - 1} of "
+                "variable_labels."
+            )
+    return values
+
+
+def _bqm_from_record(record: Mapping[str, Any], where: str) -> dimod.BinaryQuadraticModel:
+    """A BQM from dimod's ``to_serializable`` schema (2.x/3.x, ``use_bytes=False``)."""
+    version = record.get("version", {})
+    schema = version.get("bqm_schema") if isinstance(version, dict) else None
+    major = schema.split(".")[0] if isinstance(schema, str) else None
+    if major not in ("2", "3"):
         raise InvalidProblem(
-            f"{path}: line 1: a BinaryQuadraticModel record that dimod cannot read "
-            f"({type(exc).__name__}: {exc})."
-        ) from None
-    return validate_bqm(bqm, name=str(path))
+            f"{where}: version.bqm_schema is {schema!r}; qcore reads dimod's schemas 2.x and "
+            "3.x (re-save the model with a current dimod: bqm.to_serializable())."
+        )
+    if record.get("use_bytes", False) is not False:
+        raise InvalidProblem(
+            f"{where}: use_bytes is {record.get('use_bytes')!r}; JSON cannot carry bytes, "
+            "write it with to_serializable(use_bytes=False)."
+        )
+    vartype = record.get("variable_type")
+    if vartype not in ("SPIN", "BINARY"):
+        raise InvalidProblem(f"{where}: variable_type is {vartype!r}; use 'SPIN' or 'BINARY'.")
+    raw_labels = record.get("variable_labels")
+    if not isinstance(raw_labels, list):
+        raise InvalidProblem(f"{where}: variable_labels must be a list.")
+    labels = []
+    for i, raw in enumerate(raw_labels):
+        try:
+            labels.append(_label(raw))
+        except (TypeError, RecursionError) as exc:
+            raise InvalidProblem(
+                f"{where}: variable_labels[{i}] is {exc}; labels are strings, integers, "
+                "finite numbers or lists of them (tuples)."
+            ) from None
+    if len(set(labels)) != len(labels):
+        seen: dict[Any, int] = {}
+        for i, label in enumerate(labels):
+            if label in seen:
+                raise InvalidProblem(
+                    f"{where}: variable_labels[{i}] ({raw_labels[i]!r}) is the same variable as "
+                    f"variable_labels[{seen[label]}] ({raw_labels[seen[label]]!r}); every "
+                    "label must be distinct."
+                )
+            seen[label] = i
+    n = len(labels)
+    linear = _reals(record, "linear_biases", where)
+    if len(linear) != n:
+        raise InvalidProblem(
+            f"{where}: {len(linear)} linear_biases for {n} variable_labels; give one each."
+        )
+    quadratic = _reals(record, "quadratic_biases", where)
+    head = _indices(record, "quadratic_head", n, where)
+    tail = _indices(record, "quadratic_tail", n, where)
+    if not len(quadratic) == len(head) == len(tail):
+        raise InvalidProblem(
+            f"{where}: quadratic_biases, quadratic_head and quadratic_tail have lengths "
+            f"{len(quadratic)}, {len(head)}, {len(tail)}; they must be equal."
+        )
+    for i, (u, v) in enumerate(zip(head, tail, strict=True)):
+        if u == v:
+            raise InvalidProblem(f"{where}: interaction {i} joins variable {u} with itself.")
+    for key, actual in (("num_variables", n), ("num_interactions", len(quadratic))):
+        if key in record and (
+            isinstance(record[key], bool)
+            or not isinstance(record[key], int)
+            or record[key] != actual
+        ):
+            raise InvalidProblem(
+                f"{where}: {key} is {record[key]!r} but the lists hold {actual}; the file is "
+                "damaged."
+            )
+    offset = record.get("offset")
+    if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
+        raise InvalidProblem(f"{where}: offset is {offset!r}; it must be a finite number.")
+    return dimod.BinaryQuadraticModel.from_numpy_vectors(
+        np.asarray(linear, dtype=np.float64),
+        (
+            np.asarray(head, dtype=np.int64),
+            np.asarray(tail, dtype=np.int64),
+            np.asarray(quadratic, dtype=np.float64),
+        ),
+        float(offset),
+        vartype,
+        variable_order=labels,
+    )

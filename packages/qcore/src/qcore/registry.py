@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -9,7 +10,7 @@ from typing import Any
 
 import dimod
 
-from qcore.errors import SolverUnavailable, UnknownSolver
+from qcore.errors import SolverUnavailable, UnknownParameter, UnknownSolver
 
 ENTRY_POINT_GROUP = "qcore.solvers"
 
@@ -57,10 +58,11 @@ def _load(name: str) -> Callable[..., dimod.Sampler]:
 
 
 def get_solver(name: str, **init: Any) -> dimod.Sampler:
-    """Instantiate the solver registered as ``name``.
+    """Instantiate the solver registered as ``name``; ``init`` goes to its constructor.
 
-    Raises ``UnknownSolver`` for a name nobody registered and ``SolverUnavailable`` (naming the
-    extra to install) when its optional dependencies are missing.
+    Raises ``UnknownSolver`` for a name nobody registered, ``SolverUnavailable`` (naming the
+    extra to install) when its optional dependencies are missing, and ``UnknownParameter``
+    when the constructor does not take ``init`` (sampling parameters go to ``.sample``).
     """
     factory = _load(name)
     reason = getattr(factory, "unavailable_reason", lambda: None)()
@@ -68,7 +70,25 @@ def get_solver(name: str, **init: Any) -> dimod.Sampler:
         raise SolverUnavailable(
             f"solver {name!r} is unavailable: {reason}", extra=getattr(factory, "extra", None)
         )
+    _check_constructor_arguments(name, factory, init)
     return factory(**init)
+
+
+def _check_constructor_arguments(name: str, factory: Callable[..., Any], init: dict) -> None:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no introspectable signature: let the factory decide
+        return
+    try:
+        signature.bind(**init)
+    except TypeError:
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        takes = [p.name for p in signature.parameters.values() if p.kind in kinds]
+        raise UnknownParameter(
+            f"get_solver({name!r}): its constructor does not take {sorted(init)}; it takes "
+            f"{takes or 'no arguments'}. Sampling parameters go to .sample(), e.g. "
+            f"get_solver({name!r}).sample(bqm, {next(iter(init), 'num_reads')}=...)."
+        ) from None
 
 
 def list_solvers() -> list[SolverInfo]:

@@ -61,6 +61,16 @@ class SolveResult:
         return text + (f" (failed first: {failed})" if failed else "")
 
 
+def check_solver_names(names: Iterable[object]) -> None:
+    """``InvalidProblem`` unless every name is a registered solver."""
+    known = set(solver_names())
+    for name in names:
+        if not isinstance(name, str) or name not in known:
+            raise InvalidProblem(
+                f"solver: unknown name {name!r}; registered solvers: {', '.join(sorted(known))}."
+            )
+
+
 def solve(
     bqm: dimod.BinaryQuadraticModel,
     solver: str = "auto",
@@ -74,17 +84,18 @@ def solve(
     ``time_limit`` (seconds) is the budget of the whole call: each fallback gets what is left.
     ``params`` go to the first solver only; fallbacks run with their defaults.
     Bad input raises ``InvalidProblem`` at once; ``AllSolversFailed`` lists every attempt.
+    A model without variables is solved too: every solver returns its one (empty) assignment,
+    whose energy is the offset, as proven optimal (dimod's convention).
     """
     validate_bqm(bqm)
     if isinstance(fallback, str):
         fallback = (fallback,)
+    if not isinstance(fallback, Iterable):
+        raise InvalidProblem(
+            f"fallback: {fallback!r}; pass a solver name or a list of names, e.g. ['sa']."
+        )
     names = [solver, *fallback]
-    known = set(solver_names())
-    for name in names:
-        if not isinstance(name, str) or name not in known:
-            raise InvalidProblem(
-                f"solver: unknown name {name!r}; registered solvers: {', '.join(sorted(known))}."
-            )
+    check_solver_names(names)
     budget = None if time_limit is None else check_time_limit(time_limit)
     start = time.perf_counter()
     attempts: list[Attempt] = []

@@ -11,15 +11,26 @@ Use it by subclassing in a test module::
 pytest then collects every ``test_*`` method below for that solver. Set ``heuristic = False``
 for solvers that must find the optimum on small models, and ``supports_time_limit = False`` for
 solvers whose runs cannot be cut short.
+
+dimod's own kit runs beside it: :func:`dimod_kit` builds a ``unittest.TestCase`` with
+``dimod.testing.load_sampler_bqm_tests`` (empty, offset-only, one-variable and path models in
+every BQM class, through ``sample``, ``sample_ising`` and ``sample_qubo``) and
+``dimod.testing.assert_sampler_api``::
+
+    TestMySolverDimodKit = dimod_kit(lambda: get_solver("my-solver"), "my_solver")
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import unittest
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import dimod
+import dimod.testing
 import numpy as np
 from dimod.testing import assert_sampleset_energies
 
@@ -151,13 +162,44 @@ class SamplerConformance:
         else:
             raise AssertionError("an unknown keyword argument was accepted silently")
 
+    def test_empty_and_offset_only_models_give_the_offset(self) -> None:
+        for vartype in ("SPIN", "BINARY"):
+            for offset in (0.0, -2.5):
+                bqm = dimod.BinaryQuadraticModel({}, {}, offset, vartype)
+                ss = self.run(bqm, seed=0)
+                assert isinstance(ss, dimod.SampleSet) and ss.vartype is bqm.vartype
+                assert len(ss.variables) == 0
+                assert len(ss) >= 1, "a model without variables has one (empty) assignment"
+                assert all(e == offset for e in ss.record.energy), ss.record.energy
+        ising = self.sampler().sample_ising({}, {})
+        qubo = self.sampler().sample_qubo({})
+        assert ising.vartype is dimod.SPIN and qubo.vartype is dimod.BINARY
+        assert set(ising.record.energy) <= {0.0} and set(qubo.record.energy) <= {0.0}
+
+    def test_sampleset_round_trips_through_to_serializable(self) -> None:
+        for bqm in (
+            random_bqm(8, "SPIN", seed=21),
+            dimod.BinaryQuadraticModel({("t", 1): 1.0, "1": -1.0, 1: 0.5}, {}, 2.0, "BINARY"),
+            dimod.BinaryQuadraticModel({}, {}, 1.5, "SPIN"),
+        ):
+            ss = self.run(bqm, seed=1)
+            assert dimod.SampleSet.from_serializable(ss.to_serializable()) == ss, (
+                f"{self.solver_name}: the SampleSet does not survive to_serializable "
+                f"(info {ss.info!r} must hold only lists, dicts, strings and numbers)"
+            )
+            text = json.dumps(ss.to_serializable())
+            assert dimod.SampleSet.from_serializable(json.loads(text)) == ss
+
+    def test_dimod_sampler_api(self) -> None:
+        dimod.testing.assert_sampler_api(self.sampler())
+
     def test_bad_models_rejected(self) -> None:
         nan = dimod.BinaryQuadraticModel({"a": float("nan")}, {}, 0.0, "SPIN")
         inf = dimod.BinaryQuadraticModel(
             {"a": 0.0, "b": 0.0}, {("a", "b"): float("inf")}, 0, "SPIN"
         )
-        empty = dimod.BinaryQuadraticModel("BINARY")
-        for bad, word in ((nan, "finite"), (inf, "finite"), (empty, "no variables")):
+        nan_offset = dimod.BinaryQuadraticModel({}, {}, float("nan"), "SPIN")
+        for bad, word in ((nan, "finite"), (inf, "finite"), (nan_offset, "finite")):
             try:
                 self.run(bad)
             except InvalidProblem as exc:
@@ -173,10 +215,37 @@ class SamplerConformance:
 
     def test_bad_time_limit_rejected(self) -> None:
         bqm = random_bqm(4, "SPIN", seed=7)
-        for bad in (-1, 0, "soon", float("nan")):
+        for bad in (-1, 0, "soon", "5", float("nan"), float("inf"), True, [1.0]):
             try:
                 self.run(bqm, time_limit=bad)
             except InvalidProblem as exc:
                 assert "time_limit" in str(exc)
             else:
                 raise AssertionError(f"time_limit={bad!r} was accepted")
+
+    def test_bad_seed_rejected(self) -> None:
+        bqm = random_bqm(4, "SPIN", seed=7)
+        for bad in (-1, 1.5, "7", True):
+            try:
+                self.run(bqm, seed=bad)
+            except InvalidProblem as exc:
+                assert "seed" in str(exc)
+            else:
+                raise AssertionError(f"seed={bad!r} was accepted")
+
+
+def dimod_kit(factory: Callable[[], dimod.Sampler], name: str) -> type[unittest.TestCase]:
+    """A ``unittest.TestCase`` running dimod's own conformance kit against ``factory()``:
+    ``dimod.testing.load_sampler_bqm_tests`` and ``dimod.testing.assert_sampler_api``."""
+
+    def make() -> dimod.Sampler:
+        return factory()
+
+    make.__name__ = name  # dimod names the generated tests after the factory
+
+    class DimodKit(unittest.TestCase):
+        def test_assert_sampler_api(self) -> None:
+            dimod.testing.assert_sampler_api(factory())
+
+    DimodKit.__name__ = DimodKit.__qualname__ = f"TestDimodKit_{name}"
+    return dimod.testing.load_sampler_bqm_tests(make)(DimodKit)

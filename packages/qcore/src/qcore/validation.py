@@ -13,11 +13,14 @@ import scipy.sparse as sp
 from qcore.errors import InvalidProblem
 
 
-def validate_bqm(bqm: object, *, name: str = "bqm") -> dimod.BinaryQuadraticModel:
+def validate_bqm(
+    bqm: object, *, name: str = "bqm", require_variables: bool = False
+) -> dimod.BinaryQuadraticModel:
     """Return ``bqm`` if it is a usable binary quadratic model, else raise ``InvalidProblem``.
 
-    Usable means: a ``dimod.BinaryQuadraticModel`` (SPIN or BINARY), at least one variable,
-    and every bias and the offset finite.
+    Usable means: a ``dimod.BinaryQuadraticModel`` (SPIN or BINARY) whose biases and offset
+    are all finite. A model without variables is usable (dimod's convention: its one, empty,
+    assignment has the offset as its energy) unless ``require_variables`` is set.
     """
     if isinstance(bqm, dimod.ConstrainedQuadraticModel):
         raise InvalidProblem(
@@ -37,7 +40,7 @@ def validate_bqm(bqm: object, *, name: str = "bqm") -> dimod.BinaryQuadraticMode
             "Build one with dimod.BinaryQuadraticModel(linear, quadratic, offset, 'BINARY') or "
             "dimod.BQM.from_qubo(Q) / dimod.BQM.from_ising(h, J)."
         )
-    if bqm.num_variables == 0:
+    if require_variables and bqm.num_variables == 0:
         raise InvalidProblem(f"{name}: the model has no variables; add at least one variable.")
     linear, (_, _, quad), offset = bqm.to_numpy_vectors()
     if not math.isfinite(float(offset)):

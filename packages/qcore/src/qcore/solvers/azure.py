@@ -34,9 +34,18 @@ import dimod
 import numpy as np
 
 from qcore.errors import InvalidProblem, ProblemTooLarge, SolverTimeout, SolverUnavailable
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import (
+    Deadline,
+    QcoreSampler,
+    check_mapping,
+    check_positive_int,
+    check_real,
+    check_str,
+    make_rng,
+)
 from qcore.solvers.hamiltonian import cost_hamiltonian
-from qcore.solvers.qaoa import QAOACircuit, QAOASolver
+from qcore.solvers.qaoa import QAOASolver
+from qcore.solvers.qaoa_circuit import QAOACircuit
 
 __all__ = [
     "AzureQuantumSolver",
@@ -315,6 +324,39 @@ class AzureQuantumSolver(QcoreSampler):
             (self._sleep or time.sleep)(min(poll, max(deadline.remaining(), 0.0)))
             poll = min(poll * 1.5, 5.0)
 
+    def _check(self, params: dict) -> dict:
+        for name in ("shots", "p", "max_shots", "retries", "max_qubits"):
+            if name in params:
+                params[name] = check_positive_int(name, params[name])
+        if "target" in params:
+            check_str(
+                "target", params["target"], "an Azure Quantum target such as 'ionq.simulator'"
+            )
+        if params.get("max_cost_usd") is not None:
+            params["max_cost_usd"] = check_real(
+                "max_cost_usd", params["max_cost_usd"], low=0.0, hint=", or None for no limit"
+            )
+        shots, max_shots = params.get("shots", 500), params.get("max_shots", 10_000)
+        if shots > max_shots:
+            raise InvalidProblem(
+                f"shots: {shots} exceeds max_shots={max_shots}; lower shots or raise max_shots."
+            )
+        reserved = {
+            "p": "pass p to the azure solver itself.",
+            "shots": "the local optimisation draws one shot; pass shots to the azure solver.",
+            "seed": "the azure solver derives it from its own seed.",
+            "time_limit": "the azure solver gives the local optimisation part of its time_limit.",
+            "warm_start": "pass warm_start to the azure solver itself.",
+        }
+        qaoa_params = check_mapping("qaoa_params", params.get("qaoa_params"), reserved=reserved)
+        try:
+            params["qaoa_params"] = QAOASolver().check_values(qaoa_params)
+        except InvalidProblem as exc:
+            raise type(exc)(f"qaoa_params: {exc}") from None
+        if params.get("warm_start") is not None:
+            QAOASolver().check_values({"warm_start": params["warm_start"]})
+        return params
+
     # -- the solve ------------------------------------------------------------------------
     def _sample(
         self,
@@ -333,19 +375,6 @@ class AzureQuantumSolver(QcoreSampler):
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
         deadline = Deadline(time_limit)
-        shots = check_positive_int("shots", shots)
-        p = check_positive_int("p", p)
-        max_shots = check_positive_int("max_shots", max_shots)
-        retries = check_positive_int("retries", retries)
-        max_qubits = check_positive_int("max_qubits", max_qubits)
-        if max_cost_usd is not None and not (
-            isinstance(max_cost_usd, int | float) and max_cost_usd >= 0
-        ):
-            raise InvalidProblem(f"max_cost_usd: {max_cost_usd!r}; a number >= 0, or None.")
-        if shots > max_shots:
-            raise InvalidProblem(
-                f"shots: {shots} exceeds max_shots={max_shots}; lower shots or raise max_shots."
-            )
         n = bqm.num_variables
         if n > max_qubits:
             raise ProblemTooLarge(

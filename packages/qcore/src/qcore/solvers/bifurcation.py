@@ -20,10 +20,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcore.errors import InvalidProblem, SolverUnavailable
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import (
+    Deadline,
+    QcoreSampler,
+    check_choice,
+    check_positive_int,
+    check_real,
+    check_sample_memory,
+    check_str,
+    make_rng,
+)
 from qcore.validation import ising_arrays, spins_to_vartype
 
 VARIANTS = ("ballistic", "discrete")
+DEFAULT_AGENTS = 128
 DENSE_ABOVE = 0.1  # couplings denser than this use a dense matrix product
 
 
@@ -107,6 +117,21 @@ class _Arrays:
         return array.detach().cpu().numpy()
 
 
+def check_torch_device(device: str) -> None:
+    """``InvalidProblem`` unless torch reads ``device`` (skipped when torch is missing: the
+    solver then says which extra to install)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise InvalidProblem(
+            f"device: {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'."
+        ) from None
+
+
 def torch_status(device: str) -> str | None:
     try:
         import torch
@@ -134,12 +159,50 @@ class SimulatedBifurcationSolver(QcoreSampler):
         "num_reads": [],
     }
 
+    def _check(self, params: dict) -> dict:
+        if "variant" in params:
+            check_choice("variant", params["variant"], VARIANTS)
+        for name in ("max_steps", "check_every", "patience"):
+            if name in params:
+                params[name] = check_positive_int(name, params[name])
+        if "dt" in params:
+            params["dt"] = check_real(
+                "dt", params["dt"], low=0, high=2, low_open=True, hint=" (papers use 0.5 to 1.25)"
+            )
+        if params.get("c0") is not None:
+            params["c0"] = check_real("c0", params["c0"], low=0, low_open=True)
+        if "device" in params:
+            check_str("device", params["device"], "'cpu', 'cuda' or 'cuda:N'")
+        if params.get("backend") is not None:
+            check_choice("backend", params["backend"], ("numpy", "torch"))
+        agents = None
+        if "agents" in params:
+            agents = params["agents"] = check_positive_int("agents", params["agents"])
+        if "num_reads" in params and params["num_reads"] is None:
+            del params["num_reads"]  # None: every agent's best state
+        if "num_reads" in params:
+            reads = params["num_reads"] = check_positive_int("num_reads", params["num_reads"])
+            if agents is not None and reads > agents:
+                raise InvalidProblem(
+                    f"num_reads: {reads} but agents={agents}; each read is one agent's best "
+                    f"state, so ask for num_reads <= agents or raise agents to {reads}."
+                )
+            if agents is None:
+                params["agents"] = max(DEFAULT_AGENTS, reads)  # one read per agent
+        device = params.get("device", "cpu")
+        backend = params.get("backend") or ("numpy" if device == "cpu" else "torch")
+        if backend == "numpy" and device != "cpu":
+            raise InvalidProblem(f"device: {device!r} needs backend='torch'.")
+        if backend == "torch":
+            check_torch_device(device)
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
         *,
         variant: str = "ballistic",
-        agents: int = 128,
+        agents: int = DEFAULT_AGENTS,
         max_steps: int = 2000,
         dt: float = 1.25,
         c0: float | None = None,
@@ -151,22 +214,11 @@ class SimulatedBifurcationSolver(QcoreSampler):
         seed: int | None = None,
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
-        if variant not in VARIANTS:
-            raise InvalidProblem(f"variant: {variant!r}; choose one of {VARIANTS}.")
-        agents = check_positive_int("agents", agents)
-        max_steps = check_positive_int("max_steps", max_steps)
-        check_every = check_positive_int("check_every", check_every)
-        patience = check_positive_int("patience", patience)
-        if not (isinstance(dt, int | float) and 0 < dt <= 2):
-            raise InvalidProblem(f"dt: {dt!r}; it must be in (0, 2] (papers use 0.5 to 1.25).")
         if backend is None:
             backend = "numpy" if device == "cpu" else "torch"
-        if backend not in ("numpy", "torch"):
-            raise InvalidProblem(f"backend: {backend!r}; choose 'numpy' or 'torch'.")
-        if backend == "numpy" and device != "cpu":
-            raise InvalidProblem(f"device: {device!r} needs backend='torch'.")
         if backend == "torch" and (reason := torch_status(device)):
             raise SolverUnavailable(f"sb: {reason}", extra="torch")
+        check_sample_memory("agents", agents, bqm.num_variables + 1, bytes_per_value=8)
         deadline = Deadline(time_limit)
         rng = make_rng(seed)
 
@@ -217,7 +269,7 @@ class SimulatedBifurcationSolver(QcoreSampler):
                 break
         order = np.argsort(best_energy, kind="stable")
         if num_reads is not None:
-            order = order[: check_positive_int("num_reads", num_reads)]
+            order = order[:num_reads]
         samples = spins_to_vartype(best_spins[order], bqm.vartype)
         sampleset = dimod.SampleSet.from_samples_bqm((samples, arrays.variables), bqm)
         sampleset.info.update(
@@ -227,7 +279,8 @@ class SimulatedBifurcationSolver(QcoreSampler):
                 "device": device,
                 "steps": steps_done,
                 "stopped_early": steps_done < max_steps,
-                "c0": c0,
+                "c0": float(c0),
+                "agents": agents,
             }
         )
         return sampleset

@@ -14,13 +14,45 @@ from dwave.samplers import SimulatedAnnealingSampler, TabuSampler
 from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
 
 from qcore.errors import InvalidProblem
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import (
+    C_INT_MAX,
+    Deadline,
+    QcoreSampler,
+    check_choice,
+    check_initial_states,
+    check_nonnegative_int,
+    check_positive_int,
+    check_real_sequence,
+    check_sample_memory,
+    make_rng,
+)
 
 MAX_KEPT = 100  # samples kept from a time-limited run (the lowest-energy ones)
 
 
 def dwave_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))  # dwave-samplers rejects seeds >= 2^31
+
+
+BETA_SCHEDULES = ("geometric", "linear")
+
+
+def check_reads(params: dict) -> None:
+    """``num_reads``: a positive count; ``None`` is the solver's default."""
+    if params.get("num_reads") is None:
+        params.pop("num_reads", None)
+    else:
+        params["num_reads"] = check_positive_int(
+            "num_reads", params["num_reads"], maximum=C_INT_MAX
+        )
+
+
+def checked_initial_states(bqm: dimod.BinaryQuadraticModel, kwargs: dict[str, Any]) -> None:
+    """Replace ``kwargs["initial_states"]`` by a checked ``(array, labels)`` pair."""
+    if kwargs.get("initial_states") is not None:
+        kwargs["initial_states"] = check_initial_states(kwargs["initial_states"], bqm)
+    else:
+        kwargs.pop("initial_states", None)
 
 
 def keep_lowest(samplesets: list[dimod.SampleSet], limit: int = MAX_KEPT) -> dimod.SampleSet:
@@ -43,6 +75,27 @@ class SimulatedAnnealingSolver(QcoreSampler):
         "initial_states": [],
     }
 
+    def _check(self, params: dict) -> dict:
+        check_reads(params)
+        if "num_sweeps" in params:
+            params["num_sweeps"] = check_positive_int(
+                "num_sweeps", params["num_sweeps"], maximum=C_INT_MAX
+            )
+        for name in ("beta_range", "beta_schedule_type"):  # None: dwave-samplers' default
+            if name in params and params[name] is None:
+                del params[name]
+        if "beta_range" in params:
+            betas = check_real_sequence("beta_range", params["beta_range"], 2)
+            if min(betas) <= 0:
+                raise InvalidProblem(
+                    f"beta_range: {params['beta_range']!r}; both inverse temperatures must be "
+                    "> 0 (hot end first, e.g. [0.1, 10])."
+                )
+            params["beta_range"] = betas
+        if "beta_schedule_type" in params:
+            check_choice("beta_schedule_type", params["beta_schedule_type"], BETA_SCHEDULES)
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -53,11 +106,12 @@ class SimulatedAnnealingSolver(QcoreSampler):
         time_limit: float | None = None,
         **kwargs: Any,
     ) -> dimod.SampleSet:
-        num_sweeps = check_positive_int("num_sweeps", num_sweeps)
         rng = make_rng(seed)
+        checked_initial_states(bqm, kwargs)
         sampler = SimulatedAnnealingSampler()
         if time_limit is None or num_reads is not None:
-            reads = 10 if num_reads is None else check_positive_int("num_reads", num_reads)
+            reads = 10 if num_reads is None else num_reads
+            check_sample_memory("num_reads", reads, bqm.num_variables)
             deadline = Deadline(time_limit)
             ss = sampler.sample(
                 bqm,
@@ -91,6 +145,26 @@ class TabuSolver(QcoreSampler):
         "initial_states": [],
     }
 
+    def _check(self, params: dict) -> dict:
+        check_reads(params)
+        if params.get("timeout") is not None:
+            params["timeout"] = check_positive_int("timeout", params["timeout"], maximum=C_INT_MAX)
+            if params.get("time_limit") is not None:
+                raise InvalidProblem(
+                    "timeout and time_limit: give one; timeout is milliseconds per read, "
+                    "time_limit seconds for the whole call."
+                )
+        for name in ("tenure", "num_restarts"):  # None: dwave-samplers' default
+            if name in params and params[name] is None:
+                del params[name]
+        if "tenure" in params:
+            params["tenure"] = check_nonnegative_int("tenure", params["tenure"])
+        if "num_restarts" in params:
+            params["num_restarts"] = check_nonnegative_int(
+                "num_restarts", params["num_restarts"], maximum=C_INT_MAX
+            )
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -101,12 +175,14 @@ class TabuSolver(QcoreSampler):
         timeout: int | None = None,
         **kwargs: Any,
     ) -> dimod.SampleSet:
-        num_reads = check_positive_int("num_reads", num_reads)
-        if timeout is not None and time_limit is not None:
+        check_sample_memory("num_reads", num_reads, bqm.num_variables)
+        tenure = kwargs.get("tenure")
+        if tenure is not None and tenure >= bqm.num_variables:
             raise InvalidProblem(
-                "timeout and time_limit: give one; timeout is milliseconds per read, "
-                "time_limit seconds for the whole call."
+                f"tenure: {tenure}; it must be below the number of variables "
+                f"({bqm.num_variables}), e.g. tenure={max(0, bqm.num_variables // 4)}."
             )
+        checked_initial_states(bqm, kwargs)
         if time_limit is not None:
             timeout = max(1, int(time_limit * 1000 / num_reads))
         elif timeout is None:
@@ -123,6 +199,10 @@ class SteepestDescentSolver(QcoreSampler):
     name: ClassVar[str] = "descent"
     solver_parameters: ClassVar[dict[str, list]] = {"num_reads": [], "initial_states": []}
 
+    def _check(self, params: dict) -> dict:
+        check_reads(params)
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -132,9 +212,11 @@ class SteepestDescentSolver(QcoreSampler):
         time_limit: float | None = None,  # one pass is fast; accepted for a uniform API
         **kwargs: Any,
     ) -> dimod.SampleSet:
+        checked_initial_states(bqm, kwargs)
         if num_reads is not None:
-            kwargs["num_reads"] = check_positive_int("num_reads", num_reads)
+            kwargs["num_reads"] = num_reads
         elif "initial_states" not in kwargs:
             kwargs["num_reads"] = 10
+        check_sample_memory("num_reads", kwargs.get("num_reads", 1), bqm.num_variables)
         rng = make_rng(seed)
         return DwaveSteepestDescent().sample(bqm, seed=dwave_seed(rng), **kwargs)

@@ -25,7 +25,15 @@ import numpy as np
 from dwave.samplers import TabuSampler
 
 from qcore.errors import InvalidProblem, SolverTimeout
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import (
+    C_INT_MAX,
+    Deadline,
+    QcoreSampler,
+    check_bool,
+    check_mapping,
+    check_positive_int,
+    make_rng,
+)
 from qcore.validation import aligned_state, ising_arrays, spins_to_vartype
 
 __all__ = ["DecompositionSolver", "clamped_subproblem"]
@@ -92,6 +100,39 @@ class DecompositionSolver(QcoreSampler):
         "initial_states": [],
     }
 
+    def _check(self, params: dict) -> dict:
+        from qcore.registry import get_solver, solver_names
+
+        for name in ("sub_size", "num_repeats", "tabu_timeout"):
+            if name in params:
+                params[name] = check_positive_int(name, params[name], maximum=C_INT_MAX)
+        if params.get("max_iter") is not None:
+            params["max_iter"] = check_positive_int("max_iter", params["max_iter"])
+        if "outer_tabu" in params:
+            params["outer_tabu"] = check_bool("outer_tabu", params["outer_tabu"])
+        sub_solver = params.get("sub_solver", "exact")
+        names = [n for n in solver_names() if n != self.name]
+        if not isinstance(sub_solver, str) or sub_solver not in names:
+            raise InvalidProblem(
+                f"sub_solver: {sub_solver!r}; name a registered solver other than 'decompose' "
+                f"({', '.join(names)})."
+            )
+        reserved = dict.fromkeys(
+            ("seed", "time_limit"), "the decomposition solver sets it for each sub-problem."
+        )
+        sub_params = check_mapping(
+            "sub_solver_params", params.get("sub_solver_params"), reserved=reserved
+        )
+        if sub_params:
+            sampler = get_solver(sub_solver)
+            if isinstance(sampler, QcoreSampler):
+                try:
+                    sub_params = sampler.check_values(sub_params)
+                except InvalidProblem as exc:
+                    raise type(exc)(f"sub_solver_params (for {sub_solver!r}): {exc}") from None
+        params["sub_solver_params"] = sub_params
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -110,22 +151,7 @@ class DecompositionSolver(QcoreSampler):
         from qcore.registry import get_solver
 
         deadline = Deadline(time_limit)
-        sub_size = check_positive_int("sub_size", sub_size)
-        num_repeats = check_positive_int("num_repeats", num_repeats)
-        tabu_timeout = check_positive_int("tabu_timeout", tabu_timeout)
-        if max_iter is not None:
-            max_iter = check_positive_int("max_iter", max_iter)
-        if not isinstance(sub_solver, str) or sub_solver == self.name:
-            raise InvalidProblem(
-                f"sub_solver: {sub_solver!r}; name a registered solver other than 'decompose' "
-                "(e.g. 'exact', 'qaoa', 'azure', 'sa')."
-            )
         sub_params = dict(sub_solver_params or {})
-        for reserved in ("seed", "time_limit"):
-            if reserved in sub_params:
-                raise InvalidProblem(
-                    f"sub_solver_params: {reserved!r} is set by the decomposition solver."
-                )
         sampler = get_solver(sub_solver)
         rng = make_rng(seed)
         arrays = ising_arrays(bqm)

@@ -14,7 +14,7 @@ import dimod
 import numpy as np
 
 from qcore.errors import InvalidProblem, ProblemTooLarge, SolverTimeout
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int
+from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, check_sample_memory
 from qcore.validation import ising_arrays, spins_to_vartype
 
 MAX_VARIABLES = 26
@@ -35,6 +35,18 @@ class ExactSolver(QcoreSampler):
     name: ClassVar[str] = "exact"
     solver_parameters: ClassVar[dict[str, list]] = {"num_states": [], "max_variables": []}
 
+    def _check(self, params: dict) -> dict:
+        if "num_states" in params:
+            params["num_states"] = check_positive_int("num_states", params["num_states"])
+        if "max_variables" in params:
+            params["max_variables"] = check_positive_int("max_variables", params["max_variables"])
+            if params["max_variables"] > 30:
+                raise InvalidProblem(
+                    f"max_variables: {params['max_variables']}; at most 30 (2^30 states); "
+                    "use another solver above that."
+                )
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -44,11 +56,7 @@ class ExactSolver(QcoreSampler):
         seed: int | None = None,  # enumeration is deterministic; accepted for a uniform API
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
-        num_states = check_positive_int("num_states", num_states)
-        max_variables = check_positive_int("max_variables", max_variables)
         n = bqm.num_variables
-        if max_variables > 30:
-            raise InvalidProblem("max_variables: at most 30 (2^30 states); use another solver.")
         if n > max_variables:
             raise ProblemTooLarge(
                 f"exact enumeration handles at most {max_variables} variables, the model has {n}; "
@@ -63,6 +71,7 @@ class ExactSolver(QcoreSampler):
         h_low, J_ll, J_lh = h[:low], J[:low, :low], J[:low, low:]
         low_energy = low_states @ h_low + 0.5 * np.einsum("si,si->s", low_states @ J_ll, low_states)
         keep = min(num_states, 2**n)
+        check_sample_memory("num_states", keep, n)
         best_e = np.full(0, np.inf)
         best_codes = np.zeros(0, dtype=np.int64)
         for start in range(0, 2**high, BLOCK):

@@ -11,7 +11,8 @@
 - The best samples of every member get a steepest-descent pass, and the lowest energy wins.
 
 ``SampleSet.info`` says which member won, each member's best energy and time, and the
-improvement trace ``[(seconds, energy, member), ...]`` for time-to-target curves.
+improvement trace ``[[seconds, energy, member], ...]`` for time-to-target curves (lists, so
+the SampleSet round-trips through ``to_serializable``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from dwave.samplers import SimulatedAnnealingSampler, TabuSampler
 from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
 
 from qcore.errors import InvalidProblem
-from qcore.solvers.base import QcoreSampler, check_positive_int, make_rng
+from qcore.solvers.base import (
+    QcoreSampler,
+    check_bool,
+    check_nonnegative_int,
+    check_positive_int,
+    make_rng,
+)
 from qcore.solvers.bifurcation import SimulatedBifurcationSolver
 from qcore.solvers.classical import dwave_seed
 from qcore.solvers.exact import ExactSolver
@@ -207,6 +214,27 @@ class AutoSolver(QcoreSampler):
         "progress": [],
     }
 
+    def _check(self, params: dict) -> dict:
+        if params.get("workers") is not None:
+            params["workers"] = check_positive_int("workers", params["workers"], maximum=256)
+        if "exact_limit" in params:
+            params["exact_limit"] = check_nonnegative_int(
+                "exact_limit", params["exact_limit"], maximum=26
+            )
+        if params.get("members") is not None:
+            members = params["members"]
+            if isinstance(members, str) or not isinstance(members, list | tuple):
+                raise InvalidProblem(f"members: {members!r}; pass a tuple of names from {MEMBERS}.")
+            unknown = [m for m in members if not isinstance(m, str) or m not in RUNNERS]
+            if not members or unknown:
+                raise InvalidProblem(
+                    f"members: {unknown or list(members)!r}; choose from {MEMBERS}."
+                )
+            params["members"] = tuple(members)
+        if "progress" in params:
+            params["progress"] = check_bool("progress", params["progress"])
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -221,17 +249,8 @@ class AutoSolver(QcoreSampler):
         rng = make_rng(seed)
         if workers is None:
             workers = min(2, os.cpu_count() or 1)
-        workers = check_positive_int("workers", workers)
-        if not isinstance(exact_limit, int) or not 0 <= exact_limit <= 26:
-            raise InvalidProblem(f"exact_limit: {exact_limit!r}; an integer in [0, 26].")
         if members is None:
             members = choose_members(bqm, workers)
-        if isinstance(members, str) or not isinstance(members, list | tuple):
-            raise InvalidProblem(f"members: {members!r}; pass a tuple of names from {MEMBERS}.")
-        members = tuple(members)
-        unknown = [m for m in members if m not in RUNNERS]
-        if not members or unknown:
-            raise InvalidProblem(f"members: {unknown or members!r}; choose from {MEMBERS}.")
         budget = time_limit if time_limit is not None else default_budget(bqm)
         started = time.perf_counter()
 
@@ -241,7 +260,7 @@ class AutoSolver(QcoreSampler):
                 {
                     "winner": "exact",
                     "budget_s": budget,
-                    "trace": [(time.perf_counter() - started, float(ss.first.energy))],
+                    "trace": [[time.perf_counter() - started, float(ss.first.energy), "exact"]],
                 }
             )
             return ss
@@ -285,7 +304,7 @@ class AutoSolver(QcoreSampler):
                 "wall_s": result["wall_s"],
                 **result["detail"],
             }
-            trace += [(t, e, name) for t, e in result["trace"]]
+            trace += [(float(t), float(e), name) for t, e in result["trace"]]
             say(
                 f"{name}: energy {ss.first.energy:.6g} "
                 f"(before polish {result['sampleset'].first.energy:.6g}) "
@@ -299,8 +318,8 @@ class AutoSolver(QcoreSampler):
         for t, e, name in trace:
             if e < best:
                 best = e
-                best_trace.append((t, e, name))
-        best_trace.append((time.perf_counter() - started, float(merged.first.energy), winner))
+                best_trace.append([t, e, name])
+        best_trace.append([time.perf_counter() - started, float(merged.first.energy), winner])
         merged.info.update(
             {
                 "winner": winner,

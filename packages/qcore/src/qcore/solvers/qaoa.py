@@ -21,23 +21,38 @@ or given samples) or the box relaxation ("relaxed"), each value ``c_i`` in [0, 1
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import dimod
 import numpy as np
 from scipy.optimize import minimize
 
 from qcore.errors import InvalidProblem, ProblemTooLarge, SolverUnavailable
-from qcore.solvers.base import Deadline, QcoreSampler, check_positive_int, make_rng
-from qcore.solvers.hamiltonian import CostHamiltonian, cost_hamiltonian
+from qcore.solvers.base import (
+    Deadline,
+    QcoreSampler,
+    check_choice,
+    check_nonnegative_int,
+    check_positive_int,
+    check_real,
+    check_real_sequence,
+    check_sample_memory,
+    check_str,
+    make_rng,
+)
+from qcore.solvers.hamiltonian import cost_hamiltonian
+from qcore.solvers.qaoa_circuit import QAOABackend, QAOACircuit
 from qcore.validation import aligned_state
 
 __all__ = [
     "FIXED_ANGLES_3REG",
+    "OPTIMIZERS",
+    "QAOABackend",
     "QAOACircuit",
     "QAOASolver",
     "fixed_angles",
@@ -63,29 +78,23 @@ FIXED_ANGLES_3REG: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
         (0.59413038, 0.44061878, 0.31250151, 0.16312574),
     ),
 }
+BACKENDS = ("auto", "pennylane", "aer", "qiskit")
+# scipy.optimize.minimize methods that need nothing but the objective (the others want a
+# gradient or a Hessian, which a circuit simulation does not give)
+OPTIMIZERS = (
+    "COBYLA",
+    "COBYQA",
+    "Nelder-Mead",
+    "Powell",
+    "L-BFGS-B",
+    "BFGS",
+    "CG",
+    "TNC",
+    "SLSQP",
+    "trust-constr",
+)
 P1_GRID_GAMMA = (0.15, 0.35, 0.6, 0.9)
 P1_GRID_BETA = (-0.6, -0.35, -0.15, 0.15, 0.35, 0.6)
-
-
-@dataclass(frozen=True)
-class QAOACircuit:
-    """What a backend simulates: the cost Hamiltonian, the depth, and the warm start if any."""
-
-    hamiltonian: CostHamiltonian
-    p: int
-    warm_thetas: np.ndarray | None = None  # RY angle per qubit; None: |+>^n and the X mixer
-
-
-class QAOABackend(Protocol):
-    name: str
-
-    def expectation(self, gammas: np.ndarray, betas: np.ndarray) -> float: ...
-
-    def probabilities(self, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray: ...
-
-    def sample(
-        self, gammas: np.ndarray, betas: np.ndarray, shots: int, seed: int
-    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def fixed_angles(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +165,17 @@ def make_backend(name: str, circuit: QAOACircuit, *, device: str | None = None) 
 
         return QiskitStatevectorBackend(circuit)
     raise InvalidProblem(f"backend: {name!r}; use 'pennylane', 'aer', 'qiskit' or 'auto'.")
+
+
+def check_optimizer(optimizer: object) -> str:
+    """scipy's spelling of a gradient-free ``minimize`` method named in any case."""
+    by_lower = {name.lower(): name for name in OPTIMIZERS}
+    if not isinstance(optimizer, str) or optimizer.lower() not in by_lower:
+        raise InvalidProblem(
+            f"optimizer: {optimizer!r}; use a scipy.optimize.minimize method that needs no "
+            f"gradient: {', '.join(OPTIMIZERS)}."
+        )
+    return by_lower[optimizer.lower()]
 
 
 # -- warm start -------------------------------------------------------------------------
@@ -274,6 +294,53 @@ class QAOASolver(QcoreSampler):
             'pip install "qcore[pennylane]" or pip install "qcore[aer]"'
         )
 
+    def _check(self, params: dict) -> dict:
+        for name in ("p", "shots", "optimizer_shots", "max_qubits"):
+            if name in params:
+                params[name] = check_positive_int(name, params[name])
+        if "maxiter" in params:
+            params["maxiter"] = check_nonnegative_int("maxiter", params["maxiter"])
+        if "init" in params:
+            check_choice("init", params["init"], ("interp", "fixed", "random"))
+        if "expectation" in params:
+            check_choice("expectation", params["expectation"], ("exact", "shots"))
+        backend = params.get("backend", "auto")
+        check_choice("backend", backend, BACKENDS)
+        if params.get("device") is not None:
+            check_str("device", params["device"], "a PennyLane device such as 'default.qubit'")
+            if backend in ("aer", "qiskit"):
+                raise InvalidProblem(
+                    f"device: {params['device']!r} is a PennyLane device name; the {backend} "
+                    "backend takes none."
+                )
+        if "optimizer" in params:
+            params["optimizer"] = check_optimizer(params["optimizer"])
+        depth, budget = params.get("p", 1), params.get("maxiter", 100)
+        if params.get("optimizer", "COBYLA") == "COBYLA" and 0 < budget < 2 * depth + 2:
+            raise InvalidProblem(
+                f"maxiter: {budget}; COBYLA needs at least 2p + 2 = {2 * depth + 2} evaluations "
+                "per stage (scipy would raise it silently); pass a larger maxiter, or maxiter=0 "
+                "to evaluate the starting angles only."
+            )
+        if params.get("angles") is not None:
+            params["angles"] = check_real_sequence(
+                "angles", params["angles"], 2 * params.get("p", 1)
+            )
+        if "warm_start_epsilon" in params:
+            params["warm_start_epsilon"] = check_real(
+                "warm_start_epsilon", params["warm_start_epsilon"], low=0.0, high=0.5
+            )
+        warm = params.get("warm_start")
+        if isinstance(warm, str) and warm != "relaxed":
+            from qcore.registry import solver_names
+
+            if warm not in solver_names():
+                raise InvalidProblem(
+                    f"warm_start: {warm!r} is neither 'relaxed' nor a registered solver "
+                    f"({', '.join(solver_names())}); or pass samples."
+                )
+        return params
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -295,20 +362,6 @@ class QAOASolver(QcoreSampler):
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
         deadline = Deadline(time_limit)
-        p = check_positive_int("p", p)
-        shots = check_positive_int("shots", shots)
-        optimizer_shots = check_positive_int("optimizer_shots", optimizer_shots)
-        max_qubits = check_positive_int("max_qubits", max_qubits)
-        if isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 0:
-            raise InvalidProblem(f"maxiter: {maxiter!r}; it must be an integer >= 0.")
-        if init not in ("interp", "fixed", "random"):
-            raise InvalidProblem(f"init: {init!r}; use 'interp', 'fixed' or 'random'.")
-        if expectation not in ("exact", "shots"):
-            raise InvalidProblem(f"expectation: {expectation!r}; use 'exact' or 'shots'.")
-        if not 0.0 <= float(warm_start_epsilon) <= 0.5:
-            raise InvalidProblem(
-                f"warm_start_epsilon: {warm_start_epsilon!r}; it must lie in [0, 0.5]."
-            )
         n = bqm.num_variables
         if n > max_qubits:
             raise ProblemTooLarge(
@@ -316,14 +369,8 @@ class QAOASolver(QcoreSampler):
                 f"qubits (memory 2^n); the model has {n} variables. Use solver='decompose' "
                 "with sub_solver='qaoa' and sub_size <= max_qubits, or raise max_qubits."
             )
-        start_angles = None
-        if angles is not None:
-            start_angles = np.asarray(angles, dtype=np.float64).ravel()
-            if start_angles.size != 2 * p or not np.all(np.isfinite(start_angles)):
-                raise InvalidProblem(
-                    f"angles: expected 2p = {2 * p} finite numbers (gammas then betas), "
-                    f"got {start_angles.size}."
-                )
+        check_sample_memory("shots", max(shots, optimizer_shots), n)
+        start_angles = None if angles is None else np.asarray(angles, dtype=np.float64)
         rng = make_rng(seed)
         ham = cost_hamiltonian(bqm)
 
@@ -369,17 +416,12 @@ class QAOASolver(QcoreSampler):
             )
             tracker(x0)
             if maxiter > 0:
-                options: dict[str, Any] = {"maxiter": maxiter}
+                # TNC counts function evaluations under its own name
+                options: dict[str, Any] = {"maxfun" if optimizer == "TNC" else "maxiter": maxiter}
                 if optimizer.upper() == "COBYLA":
                     options["rhobeg"] = 0.1
-                try:
+                with contextlib.suppress(_Expired):
                     minimize(tracker, x0, method=optimizer, options=options)
-                except _Expired:
-                    pass
-                except ValueError as exc:
-                    if "method" in str(exc).lower():
-                        raise InvalidProblem(f"optimizer: {optimizer!r} ({exc}).") from None
-                    raise
             assert tracker.best_x is not None
             stages.append({"p": depth, "expectation": tracker.best_f, "nfev": tracker.nfev})
             return tracker.best_x

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from qcore.errors import SolverUnavailable
-from qcore.solvers.qaoa import QAOACircuit
+from qcore.solvers.qaoa_circuit import QAOACircuit
 
 EXTRA = "aer"
 
