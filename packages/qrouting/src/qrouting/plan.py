@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from qrouting.errors import InvalidRouting
 from qrouting.problem import RoutingProblem
 
 
@@ -33,6 +34,8 @@ class RoutingPlan:
     ``gates[t, j]`` its weight (0 where dropped). Width is ``k`` for every router but
     ``expert_choice``, where a token may get more (or fewer) experts than ``k``.
     ``metrics`` holds the numbers below; ``info`` what the router did (solver, gap, winner).
+    ``token_ids`` are the problem's token ids (row ``t`` is the token with id
+    ``token_ids[t]``), when it had any; the JSON form carries them too.
     """
 
     indices: np.ndarray
@@ -43,6 +46,7 @@ class RoutingPlan:
     router: str
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    token_ids: np.ndarray | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -69,7 +73,9 @@ class RoutingPlan:
         return np.nonzero(self.placed_per_token < self.k)[0]
 
     def to_dict(self) -> dict[str, Any]:
+        ids = {} if self.token_ids is None else {"token_ids": self.token_ids.tolist()}
         return {
+            **ids,
             "router": self.router,
             "num_tokens": self.num_tokens,
             "num_experts": self.num_experts,
@@ -92,19 +98,50 @@ class RoutingPlan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoutingPlan:
-        E = int(data["num_experts"])
-        T = int(data["num_tokens"])
-        indices = np.asarray(data["indices"], dtype=np.int64).reshape(T, -1)
-        gates = np.asarray(data["gates"], dtype=np.float64).reshape(T, -1)
+        """A plan from :meth:`to_dict` output; a damaged record is an ``InvalidRouting``."""
+        if not isinstance(data, dict):
+            raise InvalidRouting(f"plan: expected a JSON object, got {type(data).__name__}.")
+        missing = sorted(
+            {"router", "num_tokens", "num_experts", "k", "capacity", "indices", "gates"} - set(data)
+        )
+        if missing:
+            raise InvalidRouting(f"plan: fields {missing} are missing; it is not a plan file.")
+        for key in ("num_tokens", "num_experts", "k", "capacity"):
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidRouting(f"plan.{key}: {value!r}; it must be an integer >= 0.")
+        T, E = data["num_tokens"], data["num_experts"]
+        try:
+            indices = np.asarray(data["indices"], dtype=np.int64)
+            gates = np.asarray(data["gates"], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidRouting(f"plan.indices/gates: not numeric tables ({exc}).") from None
+        if indices.ndim != 2 or indices.shape[0] != T or gates.shape != indices.shape:
+            raise InvalidRouting(
+                f"plan.indices/gates: shapes {indices.shape} and {gates.shape}; both must be "
+                f"[num_tokens={T}, width]."
+            )
+        if indices.size and (indices.min() < -1 or indices.max() >= E):
+            raise InvalidRouting(f"plan.indices: entries must be -1 (dropped) or in 0..{E - 1}.")
+        ids = None
+        if data.get("token_ids") is not None:
+            ids = np.asarray(data["token_ids"])
+            if ids.dtype.kind not in "iu" or ids.shape != (T,):
+                raise InvalidRouting(f"plan.token_ids: expected {T} integers.")
+            ids = ids.astype(np.int64)
+        metrics, info = data.get("metrics", {}), data.get("info", {})
+        if not isinstance(metrics, dict) or not isinstance(info, dict):
+            raise InvalidRouting("plan.metrics and plan.info must be objects.")
         return cls(
-            indices,
-            gates,
+            indices.reshape(T, -1),
+            gates.reshape(T, -1),
             E,
-            int(data["k"]),
-            int(data["capacity"]),
+            data["k"],
+            data["capacity"],
             str(data["router"]),
-            dict(data.get("metrics", {})),
-            dict(data.get("info", {})),
+            dict(metrics),
+            dict(info),
+            ids,
         )
 
     @classmethod
@@ -112,7 +149,11 @@ class RoutingPlan:
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidRouting(f"plan: not valid JSON ({exc}).") from None
+        return cls.from_dict(data)
 
     def summary(self) -> str:
         m = self.metrics
@@ -179,4 +220,7 @@ def build_plan(
         metrics["cross_node_traffic"] = float((h > 0).sum())
         metrics["cross_node_fraction"] = float((h > 0).mean()) if h.size else 0.0
         metrics["hop_traffic"] = float(h.sum())
-    return RoutingPlan(indices, gates, E, k, problem.capacity, router, metrics, dict(info or {}))
+    ids = None if problem.token_ids is None else problem.token_ids.copy()
+    return RoutingPlan(
+        indices, gates, E, k, problem.capacity, router, metrics, dict(info or {}), ids
+    )

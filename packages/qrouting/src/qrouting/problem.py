@@ -14,16 +14,57 @@ OnOverflow = Literal["drop", "raise"]
 ScoreKind = Literal["logits", "affinity"]
 
 
-def to_numpy(x: Any, *, name: str = "scores") -> np.ndarray:
-    """A float64 numpy copy of ``x`` (numpy, nested lists, or a torch tensor on any device)."""
+def _from_torch(x: Any) -> Any:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().float().numpy()
+        return x.detach().cpu().numpy()
+    return x
+
+
+def to_numpy(x: Any, *, name: str = "scores") -> np.ndarray:
+    """A float64 numpy copy of ``x`` (numpy, nested lists, or a torch tensor on any device).
+
+    Only numbers are read: strings, booleans, ``None`` and ragged lists are refused rather
+    than converted (``"1.5"`` is not a score, ``True`` is not 1)."""
+    x = _from_torch(x)
     try:
-        return np.array(x, dtype=np.float64)
+        raw = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise InvalidRouting(
             f"{name}: cannot read as a float array ({exc}); pass a [T, E] numpy array or tensor."
         ) from None
+    if raw.dtype.kind not in "iuf":
+        raise InvalidRouting(
+            f"{name}: cannot read as a float array (its entries are {raw.dtype}, not numbers); "
+            "pass a [T, E] numpy array or tensor of numbers."
+        )
+    return np.array(raw, dtype=np.float64)
+
+
+def integer_ids(x: Any, *, name: str) -> np.ndarray:
+    """A 1-D int64 copy of integer ids; floats are refused, never truncated."""
+    x = _from_torch(x)
+    try:
+        raw = np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidRouting(f"{name}: cannot read as integers ({exc}).") from None
+    if raw.dtype.kind == "u" and raw.size and raw.max() > np.iinfo(np.int64).max:
+        raise InvalidRouting(f"{name}: ids above 2^63 - 1 do not fit in 64-bit integers.")
+    if raw.dtype.kind not in "iu" or raw.ndim != 1:
+        raise InvalidRouting(
+            f"{name}: expected a 1-D array of integers, got shape {raw.shape} dtype {raw.dtype}; "
+            "ids are never rounded, so pass whole numbers as integers."
+        )
+    return raw.astype(np.int64)
+
+
+def check_real(name: str, value: object) -> float:
+    """A finite real number (not a bool, not a string)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        raise InvalidRouting(f"{name}: {value!r} is not a number; pass e.g. 1.25.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidRouting(f"{name}: {value!r}; it must be a finite number.")
+    return number
 
 
 def capacity_for(num_tokens: int, num_experts: int, k: int, capacity_factor: float) -> int:
@@ -53,24 +94,40 @@ class Locality:
     hops: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        td = np.asarray(self.token_device)
-        ed = np.asarray(self.expert_device)
-        for name, arr in (("token_device", td), ("expert_device", ed)):
+        devices = {}
+        for name in ("token_device", "expert_device"):
+            arr = _from_torch(getattr(self, name))
+            try:
+                arr = np.asarray(arr)
+            except (TypeError, ValueError, OverflowError):
+                arr = np.asarray(None)
             if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
                 raise InvalidRouting(
                     f"locality.{name}: expected a 1-D array of non-negative integer device ids, "
                     f"got shape {arr.shape} dtype {arr.dtype}."
                 )
-        cost = float(self.cost_per_hop)
-        if not math.isfinite(cost) or cost < 0:
+            if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+                raise InvalidRouting(f"locality.{name}: device ids must fit in 64-bit integers.")
+            devices[name] = arr.astype(np.int64)
+        td, ed = devices["token_device"], devices["expert_device"]
+        cost = check_real("locality.cost_per_hop", self.cost_per_hop)
+        if cost < 0:
             raise InvalidRouting(
                 f"locality.cost_per_hop: {self.cost_per_hop!r}; pass a finite number >= 0."
             )
-        n_dev = int(max(td.max(initial=0), ed.max(initial=0))) + 1
-        if self.hops is None:
-            hops = 1.0 - np.eye(n_dev)
-        else:
-            hops = np.asarray(self.hops, dtype=np.float64)
+        hops = None
+        if self.hops is not None:
+            n_dev = int(max(td.max(initial=0), ed.max(initial=0))) + 1
+            try:
+                hops = np.asarray(_from_torch(self.hops))
+            except (TypeError, ValueError, OverflowError):
+                hops = np.asarray(None)
+            if hops.dtype.kind not in "iuf":
+                raise InvalidRouting(
+                    f"locality.hops: expected a square [D, D] matrix of hop counts (numbers), "
+                    f"got dtype {hops.dtype}."
+                )
+            hops = hops.astype(np.float64)
             if hops.ndim != 2 or hops.shape[0] != hops.shape[1] or hops.shape[0] < n_dev:
                 raise InvalidRouting(
                     f"locality.hops: expected a square [D, D] matrix with D >= {n_dev} "
@@ -78,14 +135,16 @@ class Locality:
                 )
             if not np.all(np.isfinite(hops)) or (hops < 0).any():
                 raise InvalidRouting("locality.hops: every hop count must be finite and >= 0.")
-        object.__setattr__(self, "token_device", td.astype(np.int64))
-        object.__setattr__(self, "expert_device", ed.astype(np.int64))
+        object.__setattr__(self, "token_device", td)
+        object.__setattr__(self, "expert_device", ed)
         object.__setattr__(self, "cost_per_hop", cost)
         object.__setattr__(self, "hops", hops)
 
     def hop_matrix(self) -> np.ndarray:
-        """``[T, E]`` hops from each token's device to each expert's device."""
-        assert self.hops is not None
+        """``[T, E]`` hops from each token's device to each expert's device (without a
+        ``hops`` matrix: 0 on the same device, else 1, with no ``[D, D]`` matrix built)."""
+        if self.hops is None:
+            return (self.token_device[:, None] != self.expert_device[None, :]).astype(np.float64)
         return self.hops[self.token_device][:, self.expert_device]
 
 
@@ -182,13 +241,8 @@ class RoutingProblem:
             raise InvalidRouting(f"scores_are: {scores_are!r}; use 'logits' or 'affinity'.")
         if on_overflow not in ("drop", "raise"):
             raise InvalidRouting(f"on_overflow: {on_overflow!r}; use 'drop' or 'raise'.")
-        try:
-            cf = float(capacity_factor)
-        except (TypeError, ValueError):
-            raise InvalidRouting(
-                f"capacity_factor: {capacity_factor!r} is not a number; pass e.g. 1.25."
-            ) from None
-        if not math.isfinite(cf) or cf <= 0:
+        cf = check_real("capacity_factor", capacity_factor)
+        if cf <= 0:
             raise InvalidRouting(f"capacity_factor: {capacity_factor!r}; it must be > 0.")
         if capacity is None:
             cap = capacity_for(T, E, k, cf)
@@ -224,7 +278,7 @@ class RoutingProblem:
                 )
         ids = None
         if token_ids is not None:
-            ids = np.asarray(to_numpy(token_ids, name="token_ids")).astype(np.int64)
+            ids = integer_ids(token_ids, name="token_ids")
             if ids.shape != (T,):
                 raise InvalidRouting(
                     f"token_ids: shape {ids.shape}, expected ({T},): one id per token."
