@@ -21,7 +21,6 @@ Sections:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -35,9 +34,12 @@ import networkx as nx
 import numpy as np
 import qcore
 from qcore.bench import BQP_BEST
+from qcore.entrypoint import CliParser, entry_point
+from qcore.errors import InvalidProblem
 from qcore.io import read_beasley as read_beasley_instances
 from qcore.solvers.hamiltonian import cost_hamiltonian
-from qcore.solvers.qaoa import QAOACircuit, QAOASolver, make_backend
+from qcore.solvers.qaoa import QAOASolver, make_backend
+from qcore.solvers.qaoa_circuit import QAOACircuit
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BQP250_BEST = BQP_BEST["bqp250"]
@@ -307,12 +309,15 @@ SECTIONS = {
 }
 
 
+@entry_point("bench_quantum")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CliParser(prog="bench_quantum", description=__doc__.split("\n")[0])
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        raise InvalidProblem(f"--json {args.json}: name a file in an existing folder.")
     names = args.section or list(SECTIONS)
     results = {}
     for name in names:

@@ -10,18 +10,20 @@ re-anneals from it (`sareheat`), and prints the cut before and after.
 
 from __future__ import annotations
 
-import sys
+import math
 import time
 from pathlib import Path
 
 from dwave.samplers import SimulatedAnnealingSampler, TabuSampler
+from qcore.entrypoint import CliParser, entry_point
+from qcore.errors import InvalidProblem
 from qcore.io import read_gset
 from qcore.solvers.portfolio import _run_sa
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gset"
 
 
-def main(mode: str, budget: float, names: list[str]) -> None:
+def probe(mode: str, budget: float, names: list[str]) -> None:
     for name in names:
         inst = read_gset(DATA / f"{name}.txt")
         for seed in (0, 1):
@@ -57,5 +59,21 @@ def main(mode: str, budget: float, names: list[str]) -> None:
             )
 
 
+@entry_point("probe_sa_refinement")
+def main(argv: list[str] | None = None) -> int:
+    parser = CliParser(prog="probe_sa_refinement", description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["satabu", "sareheat"])
+    parser.add_argument("budget", type=float, help="seconds per instance and seed")
+    parser.add_argument("names", nargs="+", help="G-set instances, e.g. G14 G22")
+    args = parser.parse_args(argv)
+    if not math.isfinite(args.budget) or args.budget <= 0:
+        raise InvalidProblem(f"budget {args.budget}: pass a positive number of seconds.")
+    for name in args.names:
+        if not (DATA / f"{name}.txt").is_file():
+            raise InvalidProblem(f"{name}: {DATA / f'{name}.txt'} does not exist.")
+    probe(args.mode, args.budget, args.names)
+    return 0
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]), sys.argv[3:])
+    raise SystemExit(main())
