@@ -285,3 +285,24 @@ def test_damaged_plan_files_are_named(tmp_path: Path, record: object, match: str
     path.write_text(record if isinstance(record, str) else json.dumps(record))
     with pytest.raises(qrouting.InvalidRouting, match=match):
         qrouting.RoutingPlan.from_json(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "match"),
+    [
+        ("topk", {"normalize_gates": "no"}, "normalize_gates: 'no'; pass True or False"),
+        ("sinkhorn", {"refill": 0}, "refill: 0; pass True or False"),
+        ("bias", {"update": None}, "update: None"),
+        ("qubo", {"fallback": "sa", "solver_params": [1]}, r"solver_params: \[1\]"),
+        ("qubo", {"fallback": [1]}, r"fallback: \[1\]"),
+        ("qubo", {"seed": -1}, "seed: -1"),
+        ("qubo", {"seed": 1.5}, "seed: 1.5"),
+    ],
+)
+def test_router_options_are_not_coerced(name: str, options: dict, match: str) -> None:
+    with pytest.raises(qrouting.InvalidRouting, match=match):
+        qrouting.get_router(name, **options)
+
+
+def test_a_single_fallback_name_is_one_name() -> None:
+    assert qrouting.get_router("qubo", fallback="sa").fallback == ("sa",)

@@ -73,7 +73,7 @@ def _read_text(path: Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         raise InvalidRouting(
             f"{what}: {str(path)!r} is not UTF-8 text (byte {exc.start}); it looks like a "
-            "binary file. Pass a JSON or CSV text file."
+            "binary file. Pass a text file (see the formats in qrouting.loader)."
         ) from None
     if "\x00" in text:
         raise InvalidRouting(

@@ -158,6 +158,18 @@ class QuboRouter(Router):
         if penalty is not None:
             _check_positive("penalty", penalty)
         _check_positive("max_variables", max_variables, integer=True)
+        if isinstance(fallback, str):
+            fallback = (fallback,)
+        if not isinstance(fallback, list | tuple) or not all(isinstance(f, str) for f in fallback):
+            raise InvalidRouting(f"fallback: {fallback!r}; pass solver names, e.g. ('sa',).")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise InvalidRouting(f"seed: {seed!r}; pass an integer >= 0 or None.")
+        if solver_params is not None and not isinstance(solver_params, dict):
+            raise InvalidRouting(
+                f"solver_params: {solver_params!r}; pass a dict of the solver's parameters."
+            )
         self.solver, self.fallback = solver, tuple(fallback)
         self.time_limit, self.seed, self.penalty = time_limit, seed, penalty
         self.max_variables = int(max_variables)

@@ -35,6 +35,13 @@ def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
         raise InvalidRouting(f"{field}: {value!r}; use one of {', '.join(map(repr, allowed))}.")
 
 
+def _flag(field: str, value: object) -> bool:
+    """A true/false option: ``bool`` only (``"no"`` would otherwise count as True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidRouting(f"{field}: {value!r}; pass True or False.")
+    return bool(value)
+
+
 def _check_positive(field: str, value: object, *, integer: bool = False) -> None:
     kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
@@ -54,7 +61,7 @@ class TopKRouter(Router):
     def __init__(self, priority: Priority = "position", normalize_gates: bool = False) -> None:
         _check_choice("priority", priority, ("position", "score"))
         self.priority = priority
-        self.normalize_gates = bool(normalize_gates)
+        self.normalize_gates = _flag("normalize_gates", normalize_gates)
 
     def route(self, problem: RoutingProblem) -> RoutingPlan:
         value = problem.value
@@ -81,7 +88,7 @@ class ExpertChoiceRouter(Router):
     name = "expert_choice"
 
     def __init__(self, normalize_gates: bool = False) -> None:
-        self.normalize_gates = bool(normalize_gates)
+        self.normalize_gates = _flag("normalize_gates", normalize_gates)
 
     def route(self, problem: RoutingProblem) -> RoutingPlan:
         value = problem.value
@@ -155,8 +162,8 @@ class SinkhornRouter(Router):
         _check_positive("tol", tol)
         _check_positive("temperature", temperature)
         self.n_iter, self.tol, self.temperature = int(n_iter), float(tol), float(temperature)
-        self.refill = bool(refill)
-        self.normalize_gates = bool(normalize_gates)
+        self.refill = _flag("refill", refill)
+        self.normalize_gates = _flag("normalize_gates", normalize_gates)
 
     def route(self, problem: RoutingProblem) -> RoutingPlan:
         T, E, k = problem.num_tokens, problem.num_experts, problem.k
@@ -223,7 +230,7 @@ class BalancedRouter(Router):
             _check_positive("time_limit", time_limit)
         self.method, self.rel_tol, self.lp_max_pairs = method, float(rel_tol), int(lp_max_pairs)
         self.time_limit = time_limit
-        self.normalize_gates = bool(normalize_gates)
+        self.normalize_gates = _flag("normalize_gates", normalize_gates)
 
     def route(self, problem: RoutingProblem) -> RoutingPlan:
         T, E, k, C = problem.num_tokens, problem.num_experts, problem.k, problem.capacity
@@ -288,8 +295,8 @@ class BiasRouter(Router):
     ) -> None:
         _check_positive("gamma", gamma)
         self.gamma = float(gamma)
-        self.update = bool(update)
-        self.normalize_gates = bool(normalize_gates)
+        self.update = _flag("update", update)
+        self.normalize_gates = _flag("normalize_gates", normalize_gates)
         self.bias: np.ndarray | None = None
         self.steps = 0
 

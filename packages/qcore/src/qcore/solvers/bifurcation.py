@@ -138,7 +138,7 @@ def torch_status(device: str) -> str | None:
     except ImportError:
         return "torch is not installed; install the extra: pip install 'qcore[torch]'"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        return "device='cuda' was requested but torch sees no CUDA device"
+        return f"device={device!r} was requested but torch sees no CUDA device"
     return None
 
 
