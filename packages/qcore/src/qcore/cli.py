@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import dimod
 from dimod.variables import iter_serialize_variables
 
 from qcore.entrypoint import CliParser, entry_point
@@ -79,7 +81,9 @@ def _detect_format(path: Path) -> str:
     return "beasley" if len(first) == 1 else "gset"
 
 
-def load_problem(path: Path, fmt: str, instance: int | None):
+def load_problem(
+    path: Path, fmt: str, instance: int | None
+) -> tuple[dimod.BinaryQuadraticModel, str, str, Callable[[float, Mapping[Any, int]], float]]:
     """Return (bqm, name, objective name, function energy/sample -> objective)."""
     if not path.is_file():
         raise InvalidProblem(f"FILE: {path} does not exist or is not a file.")
