@@ -148,8 +148,23 @@ def test_csv_tokens_read_exactly_or_refused(folder: Path, data: bytes) -> None:
         check_csv_tokens(data, tok)  # type: ignore[arg-type]
 
 
+HUGE = st.sampled_from([10**30, 2**63, 2**62, -(2**63), 1e308, 1e-308, -1, 0, 2.5])
+
+
+def huge_graph() -> st.SearchStrategy[bytes]:
+    """The valid graph with one field set to an extreme value (or a list of them)."""
+    fields = ["num_experts", "k", "capacity", "capacity_factor", "cost_per_hop", "expert_device"]
+
+    def build(field: str, value: object, as_list: bool) -> bytes:
+        graph = json.loads(GRAPH)
+        graph[field] = [value, 0, 1] if as_list or field == "expert_device" else value
+        return json.dumps(graph).encode()
+
+    return st.builds(build, st.sampled_from(fields), HUGE, st.booleans())
+
+
 @SETTINGS
-@given(data=inputs(GRAPH))
+@given(data=st.one_of(inputs(GRAPH), huge_graph()))
 def test_graph_read_exactly_or_refused(folder: Path, data: bytes) -> None:
     tokens = folder / "g-tokens.json"
     tokens.write_text(TOKENS_JSON)
@@ -160,12 +175,15 @@ def test_graph_read_exactly_or_refused(folder: Path, data: bytes) -> None:
         return
     graph = json.loads(data)
     assert problem.k == graph.get("k", 1)  # type: ignore[attr-defined]
-    assert problem.capacity_factor == graph.get("capacity_factor", 1.0)  # type: ignore[attr-defined]
+    if graph.get("capacity") is not None:
+        assert problem.capacity == graph["capacity"]  # type: ignore[attr-defined]
+    qrouting.route(problem, "topk")  # whatever was accepted also routes
+    assert problem.capacity_factor == float(graph.get("capacity_factor", 1.0))  # type: ignore
     assert problem.on_overflow == graph.get("on_overflow", "drop")  # type: ignore[attr-defined]
     locality = problem.locality  # type: ignore[attr-defined]
     if "expert_device" in graph:
         assert locality.expert_device.tolist() == graph["expert_device"]
-        assert locality.cost_per_hop == graph.get("cost_per_hop", 0.0)
+        assert locality.cost_per_hop == float(graph.get("cost_per_hop", 0.0))  # JSON: doubles
         if "hops" in graph:
             np.testing.assert_array_equal(locality.hops, np.array(graph["hops"], dtype=float))
     else:

@@ -306,3 +306,16 @@ def test_router_options_are_not_coerced(name: str, options: dict, match: str) ->
 
 def test_a_single_fallback_name_is_one_name() -> None:
     assert qrouting.get_router("qubo", fallback="sa").fallback == ("sa",)
+
+
+def test_capacities_beyond_int64_are_named() -> None:
+    logits = np.zeros((6, 3))
+    with pytest.raises(
+        qrouting.InvalidRouting, match="capacity: 1000000000000000000000000000000 is above"
+    ):
+        qrouting.route(logits, "topk", capacity=10**30)
+    with pytest.raises(qrouting.InvalidRouting, match="already means no limit"):
+        qrouting.route(logits, "topk", capacity_factor=1e300)
+    assert qrouting.route(logits, "topk", capacity=2**62).metrics["drop_fraction"] == 0.0
+    with pytest.raises(qrouting.InvalidRouting, match="overflows"):
+        qrouting.Locality(np.zeros(2, int), np.zeros(2, int), 1e308, hops=[[0, 1e10], [1, 0]])

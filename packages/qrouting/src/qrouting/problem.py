@@ -11,6 +11,7 @@ import numpy as np
 from qrouting.errors import CapacityError, InvalidRouting
 
 OnOverflow = Literal["drop", "raise"]
+MAX_CAPACITY = 2**62  # capacities live in int64 arrays; any C >= T already means "no limit"
 ScoreKind = Literal["logits", "affinity"]
 
 
@@ -135,6 +136,11 @@ class Locality:
                 )
             if not np.all(np.isfinite(hops)) or (hops < 0).any():
                 raise InvalidRouting("locality.hops: every hop count must be finite and >= 0.")
+            if hops.size and not math.isfinite(cost * float(hops.max())):
+                raise InvalidRouting(
+                    f"locality.cost_per_hop: {cost:g} x {float(hops.max()):g} hops overflows; "
+                    "use smaller costs or hop counts."
+                )
         object.__setattr__(self, "token_device", td)
         object.__setattr__(self, "expert_device", ed)
         object.__setattr__(self, "cost_per_hop", cost)
@@ -245,12 +251,22 @@ class RoutingProblem:
         if cf <= 0:
             raise InvalidRouting(f"capacity_factor: {capacity_factor!r}; it must be > 0.")
         if capacity is None:
+            if k * T / E * cf > MAX_CAPACITY:
+                raise InvalidRouting(
+                    f"capacity_factor: {capacity_factor!r} gives a capacity above 2^62; any "
+                    f"capacity_factor >= {E / k:g} (capacity >= {T} tokens) already means no limit."
+                )
             cap = capacity_for(T, E, k, cf)
         else:
             if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer):
                 raise InvalidRouting(f"capacity: {capacity!r}; pass a positive integer or None.")
             if capacity < 1:
                 raise InvalidRouting(f"capacity: {capacity}; it must be >= 1.")
+            if capacity > MAX_CAPACITY:
+                raise InvalidRouting(
+                    f"capacity: {capacity} is above 2^62; any capacity >= {T} (the number of "
+                    "tokens) already means no limit."
+                )
             cap = int(capacity)
         if scores_are == "logits":
             logits = arr
