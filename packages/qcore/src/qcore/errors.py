@@ -12,7 +12,7 @@ class QcoreError(Exception):
 
 
 class InvalidProblem(QcoreError, ValueError):
-    """The model or an argument is malformed (NaN bias, empty model, wrong vartype, bad value)."""
+    """The model or an argument is malformed (NaN bias, wrong vartype, bad value or type)."""
 
 
 class UnknownSolver(QcoreError, KeyError):
