@@ -8,12 +8,12 @@ The same ServerApp and ClientApp as ``flwr run apps/flower``, started in this pr
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tomllib
 from collections.abc import Sequence
 
+from qcore.entrypoint import CliParser, entry_point
 from qfed.errors import QfedError
 
 
@@ -32,8 +32,9 @@ def parse_overrides(items: Sequence[str]) -> dict:
     return out
 
 
+@entry_point("qflower", user_errors=(QfedError,))
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qflower", description=__doc__.split("\n")[0])
+    parser = CliParser(prog="python -m qflower", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--run-config",
         "-c",
@@ -60,15 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     from qflower.local import simulate
 
-    try:
-        simulate(
-            parse_overrides(args.run_config),
-            node_config=parse_overrides(args.node_config),
-            num_cpus=args.num_cpus,
-        )
-    except QfedError as exc:
-        print(f"qflower: {exc}", file=sys.stderr)
-        return 2
+    simulate(
+        parse_overrides(args.run_config),
+        node_config=parse_overrides(args.node_config),
+        num_cpus=args.num_cpus,
+    )
     return 0
 
 

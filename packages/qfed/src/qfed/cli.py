@@ -20,6 +20,8 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
+from qcore.entrypoint import CliParser, entry_point
+
 from qfed.errors import QfedError
 
 
@@ -105,8 +107,9 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+@entry_point("qfed", user_errors=(QfedError,))
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="qfed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,11 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("settings", help="every setting and its default").set_defaults(run=_settings)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.run(args)
-    except QfedError as exc:
-        print(f"qfed: error: {exc}", file=sys.stderr)
-        return 2
+    return args.run(args)
 
 
 if __name__ == "__main__":
