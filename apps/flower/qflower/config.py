@@ -42,6 +42,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "local-epochs": 1,
     "batch-size": 32,
     "learning-rate": 5e-3,
+    "optimizer": "adam",
     "max-length": 40,
     "max-steps-per-round": 0,
     "dp": "sample",

@@ -63,6 +63,7 @@ class FedConfig:
     local_epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 5e-3
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9) on the noisy DP gradient
     max_length: int = 64
     max_steps_per_round: int | None = None
     # privacy
@@ -172,6 +173,7 @@ class FedConfig:
             epochs=self.local_epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            optimizer=self.optimizer,
             max_length=self.max_length,
             max_grad_norm=self.max_grad_norm,
             max_steps=self.max_steps_per_round,
