@@ -122,3 +122,30 @@ def test_from_mapping_reads_none_as_unset_for_every_optional_integer():
     for name in OPTIONAL_INTS:
         key = name.replace("_", "-")
         assert getattr(FedConfig.from_mapping({key: "none"}), name) is None
+
+
+def test_a_second_run_in_the_same_process_starts_from_the_initial_tensors():
+    # the cached model carries the last run's tensors; a new server must not inherit them
+    from qfed.client import cached_model
+
+    config = FedConfig(
+        model="tiny",
+        num_clients=2,
+        clients_per_round=2,
+        rounds=1,
+        max_examples_per_client=16,
+        max_test_examples=16,
+        max_length=16,
+        batch_size=8,
+        partition="iid",
+        dp="none",
+        selection="random",
+    )
+    task = FederatedTask(config)
+    initial = task.build_model().trainable_state()
+    simulate(config, progress=None)
+    moved = cached_model(task).trainable_state()
+    assert any(not np.allclose(moved[k], initial[k]) for k in initial)
+    again = FederatedServer(task, model=cached_model(task, fresh=True)).global_state
+    for k in initial:
+        np.testing.assert_array_equal(again[k], initial[k])

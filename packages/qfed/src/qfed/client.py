@@ -37,21 +37,27 @@ from qfed.training import TrainReport, train_local
 
 log = logging.getLogger("qfed.client")
 
-_MODELS: dict[tuple, LoraModel] = {}
+_MODELS: dict[tuple, tuple[LoraModel, dict[str, np.ndarray]]] = {}
 
 
-def cached_model(task: FederatedTask) -> LoraModel:
+def cached_model(task: FederatedTask, *, fresh: bool = False) -> LoraModel:
     """One model per process and setting: the frozen backbone is loaded once.
 
-    Safe to reuse because every round starts by overwriting all trainable tensors with the
-    server's, and nothing else in the model is trainable.
+    Safe to reuse in a client round because every round starts by overwriting all trainable
+    tensors with the server's, and nothing else in the model is trainable. ``fresh=True``
+    puts the trainable tensors back at their seeded initialisation first: a new run (a new
+    server) must not start from the tensors the previous run in this process left behind.
     """
     c = task.config
     key = (c.model, c.lora, c.seed, task.num_labels)
     if key not in _MODELS:
         _MODELS.clear()  # one setting at a time is all a client process runs
-        _MODELS[key] = task.build_model()
-    return _MODELS[key]
+        model = task.build_model()
+        _MODELS[key] = (model, model.trainable_state())
+    model, initial = _MODELS[key]
+    if fresh:
+        model.load_trainable_state(initial)
+    return model
 
 
 #: Every field a client's training reply carries besides the model tensors, with why it may

@@ -42,7 +42,7 @@ def simulate(
         progress("NOT PRIVATE: " + "; ".join(config.not_private_reasons))
     # one model in this process: every use (client round, server evaluation) loads the
     # tensors it needs first, so the server and the clients can share the loaded backbone
-    server = FederatedServer(task, model=cached_model(task))
+    server = FederatedServer(task, model=cached_model(task, fresh=True))
     ledgers = {cid: ClientLedger() for cid in range(config.num_clients)}
     for cid in range(config.num_clients):
         server.update_client(cid, client_profile(task, cid, ledger=ledgers[cid], policy=policy))
