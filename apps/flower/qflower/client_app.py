@@ -130,6 +130,16 @@ def ledger_path(settings: Mapping[str, Any], pid: int) -> Path:
     return folder / f"ledger-partition-{pid}.json"
 
 
+def _open_node(
+    context: Context, defaults: Mapping[str, Any], task: FederatedTask
+) -> tuple[int, ClientPolicy, Path, ClientLedger]:
+    """This node's partition, its pinned policy, and its ledger (with the ledger's path)."""
+    settings = node_settings(context, defaults)
+    pid = partition_id(settings, task.config.num_clients)
+    path = ledger_path(settings, pid)
+    return pid, ClientPolicy.from_node_config(settings), path, ClientLedger.load(path)
+
+
 def arrays_to_state(record: ArrayRecord) -> dict[str, np.ndarray]:
     return {name: array.numpy() for name, array in record.items()}
 
@@ -155,11 +165,7 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
     def query(message: Message, context: Context) -> Message:
         """The client's profile: only released values (noisy counts) and public numbers."""
         task, _ = _task(message)
-        settings = node_settings(context, fixed)
-        pid = partition_id(settings, task.config.num_clients)
-        policy = ClientPolicy.from_node_config(settings)
-        path = ledger_path(settings, pid)
-        ledger = ClientLedger.load(path)
+        pid, policy, path, ledger = _open_node(context, fixed, task)
         profile = client_profile(
             task,
             pid,
@@ -177,16 +183,12 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
     def train(message: Message, context: Context) -> Message:
         """One round of local (DP-)training from the global LoRA tensors."""
         task, config = _task(message)
-        settings = node_settings(context, fixed)
-        pid = partition_id(settings, task.config.num_clients)
+        pid, policy, path, ledger = _open_node(context, fixed, task)
         server_round = int(config["server-round"])
         fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
         if pid in fail:
             # the fault-tolerance hook: this partition drops out of every round it is picked
             raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
-        policy = ClientPolicy.from_node_config(settings)
-        path = ledger_path(settings, pid)
-        ledger = ClientLedger.load(path)
         result = client_round(
             task,
             pid,

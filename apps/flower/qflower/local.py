@@ -135,7 +135,6 @@ def simulate(
     unknown = sorted(set(nodes) - set(NODE_KEYS))
     if unknown:
         raise InvalidConfig(f"unknown node-config key(s) {unknown}; known: {sorted(NODE_KEYS)}")
-    ClientPolicy.from_node_config(nodes)  # bad limits fail here, not in a Ray worker
     out = output_dir(app)
     overrides = {**dict(overrides or {}), "output-dir": str(out)}
     if app.resume_from:
@@ -146,6 +145,13 @@ def simulate(
     nodes.setdefault("state-dir", str(out / "client-ledgers"))
     # one person runs both sides of a simulation: its nodes accept the run-config's dp mode
     nodes.setdefault("trust-server", config.dp != "sample")
+    # bad limits, or a run the nodes would refuse, fail here and not in every Ray worker
+    ClientPolicy.from_node_config(nodes).check_request(
+        dp=config.dp,
+        epsilon=config.epsilon,
+        delta=config.delta,
+        seeded=config.insecure_seeded_noise,
+    )
     client_app = build_client_app(nodes)
     cpus = num_cpus or os.cpu_count() or 1
     backend_config = {

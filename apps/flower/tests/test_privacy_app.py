@@ -185,3 +185,14 @@ def test_build_client_app_defaults_apply_under_node_config(tmp_path):
     grid = LocalGrid(strict, 3, node_config={"state-dir": str(tmp_path)})
     with pytest.raises(InvalidConfig, match="max-epsilon"):
         _run(grid, tmp_path, "strict")
+
+
+def test_simulate_refuses_what_its_nodes_would_refuse_before_starting_ray(tmp_path):
+    from qfed.errors import PolicyRefused
+
+    from qflower.local import simulate
+
+    with pytest.raises(PolicyRefused, match="max-epsilon"):
+        simulate({**TINY, "output-dir": str(tmp_path)}, node_config={"max-epsilon": 4.0})
+    with pytest.raises(PolicyRefused, match="allow-seeded-noise"):
+        simulate({**TINY, "insecure-seeded-noise": True, "output-dir": str(tmp_path)})

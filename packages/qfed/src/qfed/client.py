@@ -156,7 +156,7 @@ def client_profile(
     :func:`release_counts`, which the ledger accounts, never the exact ones.
     """
     c = task.config
-    policy = policy or _trusting_policy(c)
+    policy = policy or trusting_policy(c)
     policy.check_request(dp=c.dp, epsilon=c.epsilon, delta=c.delta, seeded=c.insecure_seeded_noise)
     ledger = ledger if ledger is not None else ClientLedger()
     release_counts(task, client_id, ledger, policy, source or seeded_source(c, client_id, 0))
@@ -171,12 +171,13 @@ def client_profile(
     return profile
 
 
-def _trusting_policy(config: FedConfig) -> ClientPolicy:
+def trusting_policy(config: FedConfig, *, allow_seeded_noise: bool = False) -> ClientPolicy:
     """The policy of a client that accepts what its own run-config asks (a simulation)."""
     return ClientPolicy(
         max_epsilon=config.epsilon if 0 < config.epsilon < math.inf else 1.0,
         max_delta=config.delta,
         trust_server=config.dp != "sample",
+        allow_seeded_noise=allow_seeded_noise,
     )
 
 
@@ -254,7 +255,7 @@ def client_round(
     :data:`REPLY_FIELDS` and nothing else.
     """
     c = task.config
-    policy = policy or _trusting_policy(c)
+    policy = policy or trusting_policy(c)
     ledger = ledger if ledger is not None else ClientLedger()
     policy.check_request(
         dp=c.dp,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from qfed.client import cached_model, client_profile, client_round
+from qfed.client import cached_model, client_profile, client_round, trusting_policy
 from qfed.ledger import ClientLedger
 from qfed.policy import ClientPolicy
 from qfed.server import ClientReply, FederatedServer
@@ -32,12 +32,7 @@ def simulate(
     ``task`` replaces the task built from ``config`` (e.g. one with another evaluation set).
     """
     task = task or FederatedTask(config)
-    policy = policy or ClientPolicy(
-        max_epsilon=config.epsilon,
-        max_delta=config.delta,
-        allow_seeded_noise=config.insecure_seeded_noise,
-        trust_server=config.dp != "sample",
-    )
+    policy = policy or trusting_policy(config, allow_seeded_noise=config.insecure_seeded_noise)
     if progress is not None and config.not_private_reasons:
         progress("NOT PRIVATE: " + "; ".join(config.not_private_reasons))
     # one model in this process: every use (client round, server evaluation) loads the
