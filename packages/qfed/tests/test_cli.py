@@ -40,3 +40,8 @@ def test_simulate_tiny_run_prints_accuracy_and_epsilon(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "final accuracy" in out and "epsilon spent" in out
     assert json.loads(report.read_text())["round"] == 1
+
+
+def test_a_boolean_flag_that_is_not_a_boolean_is_refused(capsys):
+    assert main(["simulate", "--insecure-seeded-noise", "maybe"]) == 2
+    assert "insecure-seeded-noise" in capsys.readouterr().err

@@ -25,10 +25,20 @@ from qcore.entrypoint import CliParser, entry_point
 from qfed.errors import QfedError
 
 
+def _bool(value: str) -> bool:
+    # strict: a typo must not silently read as false (e.g. for --insecure-seeded-noise)
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
 def _field_parser(annotation: object):
     text = str(annotation)
     if "bool" in text:
-        return lambda v: v.lower() in ("1", "true", "yes", "on")
+        return _bool
     if "tuple" in text:
         return lambda v: tuple(x.strip() for x in v.split(",") if x.strip())
     if "int" in text:
