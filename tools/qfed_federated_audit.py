@@ -25,12 +25,14 @@ import math
 import sys
 import time
 
+from qcore.entrypoint import entry_point
 from qfed.audit import (
     FederatedAuditResult,
     audit_client_level,
     audit_client_training,
     epsilon_lower_bound,
 )
+from qfed.errors import QfedError
 from qfed.task import FedConfig, FederatedTask
 
 # per-model local training defaults: the tiny random model needs a larger step to move
@@ -227,6 +229,7 @@ def run_client(args: argparse.Namespace) -> None:
     print()
 
 
+@entry_point("qfed_federated_audit", user_errors=(QfedError,))
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     start = time.perf_counter()
