@@ -53,7 +53,7 @@ def check_int(name: str, value: object, *, low: int | None = None, high: int | N
 
 
 def check_finite_value(name: str, value: object) -> float:
-    """One metric observation as a float; ``InvalidSeries`` if it is NaN, infinite or not a number."""
+    """One observation as a float; ``InvalidSeries`` if NaN, infinite or not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise InvalidSeries(f"{name}: expected a number, got {value!r}.")
     number = float(value)

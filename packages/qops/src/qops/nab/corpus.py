@@ -144,7 +144,8 @@ def _floats(where: Path, column: str, texts: list[str]) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise MalformedNabDirectory(
-            f"{where}: row {int(bad[0]) + 2}, column {column!r}: non-finite value {texts[bad[0]]!r}."
+            f"{where}: row {int(bad[0]) + 2}, column {column!r}: "
+            f"non-finite value {texts[bad[0]]!r}."
         )
     return values
 
@@ -160,7 +161,9 @@ def read_series(path: Path, relative_path: str) -> NabSeries:
     return NabSeries(relative_path, stamps, _floats(path, "value", cols["value"]))
 
 
-def load_windows(labels_path: Path, series: dict[str, NabSeries]) -> dict[str, list[tuple[int, int]]]:
+def load_windows(
+    labels_path: Path, series: dict[str, NabSeries]
+) -> dict[str, list[tuple[int, int]]]:
     """The windows of every data file as row-index pairs (both ends included)."""
     try:
         raw = json.loads(labels_path.read_text(encoding="utf-8"))
@@ -177,7 +180,9 @@ def load_windows(labels_path: Path, series: dict[str, NabSeries]) -> dict[str, l
             raise MalformedNabDirectory(f"{labels_path}: {rel!r}: windows must be a list.")
         found: list[tuple[int, int]] = []
         for k, pair in enumerate(pairs):
-            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
+            ):
                 raise MalformedNabDirectory(
                     f"{labels_path}: {rel!r} window {k}: expected [start, end] timestamps."
                 )
@@ -192,7 +197,9 @@ def load_windows(labels_path: Path, series: dict[str, NabSeries]) -> dict[str, l
                     )
                 idx.append(int(rows[0]))  # the first row with that time, as NAB does
             if idx[1] < idx[0]:
-                raise MalformedNabDirectory(f"{labels_path}: {rel!r} window {k}: ends before it starts.")
+                raise MalformedNabDirectory(
+                    f"{labels_path}: {rel!r} window {k}: ends before it starts."
+                )
             found.append((int(idx[0]), int(idx[1])))
         windows[rel] = sorted(found)
     return windows
