@@ -64,7 +64,7 @@ class HoltWintersForecaster:
                 seasonal="add",
                 seasonal_periods=self.season_length,
                 initialization_method="estimated",
-            ).fit()
+            ).fit(use_brute=False)
             forecast = np.asarray(model.forecast(self.horizon + self.refit_every), dtype=float)
         self._forecast = np.where(np.isfinite(forecast), forecast, data[-1])
         self._since_fit = 0

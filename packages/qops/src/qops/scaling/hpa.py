@@ -41,7 +41,8 @@ def desired_replicas(current: int, metric: float, target: float, tolerance: floa
     check_number("target", target, low=0.0, low_open=True)
     check_number("tolerance", tolerance, low=0.0)
     ratio = metric / target
-    if abs(ratio - 1.0) <= tolerance:
+    # within the tolerance, boundary included (1e-9 absorbs float noise: 110/100 - 1 > 0.1)
+    if abs(ratio - 1.0) <= tolerance + 1e-9:
         return current
     return math.ceil(current * ratio)
 

@@ -121,7 +121,7 @@ def compare_scalers(
         HoltWintersForecaster(
             season_length,
             horizon=horizon or startup_steps + 2,
-            refit_every=max(1, season_length // 8),
+            refit_every=max(1, season_length // 2),
         ),
         capacity_target=target_utilisation * capacity,
     )
