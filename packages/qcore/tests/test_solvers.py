@@ -140,7 +140,7 @@ def test_auto_portfolio_reports_members_trace_and_polishes():
     bqm = random_bqm(60, "SPIN", seed=3, density=0.2)
     result = qcore.solve(bqm, "auto", seed=1, time_limit=2.0)
     info = result.sampleset.info
-    assert set(info["members"]) == {"sa#0", "sa#1"}
+    assert set(info["members"]) == {"tabu", "pt"}  # dense: tabu and parallel tempering
     assert info["winner"] in info["members"]
     times = [t for t, _, _ in info["trace"]]
     energies = [e for _, e, _ in info["trace"]]
@@ -154,10 +154,13 @@ def test_auto_portfolio_reports_members_trace_and_polishes():
     assert np.all(-2 * spins * field >= -1e-9)
 
 
-def test_auto_races_sb_on_dense_pure_ising_models():
+def test_auto_races_tabu_and_pt_on_dense_models_and_sa_and_pt_on_sparse_ones():
     graph = nx.gnp_random_graph(40, 0.5, seed=3)
-    result = qcore.solve(maxcut_bqm(graph), "auto", seed=1, time_limit=1.5)
-    assert set(result.sampleset.info["members"]) == {"sa", "sb"}
+    result = qcore.solve(maxcut_bqm(graph), "auto", seed=1, time_limit=1.0)
+    assert set(result.sampleset.info["members"]) == {"tabu", "pt"}
+    sparse = maxcut_bqm(nx.random_regular_graph(3, 200, seed=3))
+    result = qcore.solve(sparse, "auto", seed=1, time_limit=1.0)
+    assert set(result.sampleset.info["members"]) == {"sa", "pt"}
 
 
 def test_auto_brings_tabu_to_penalty_built_models():

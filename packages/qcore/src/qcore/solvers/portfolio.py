@@ -31,20 +31,28 @@ from dwave.samplers import SteepestDescentSolver as DwaveSteepestDescent
 
 from qcore.errors import InvalidProblem
 from qcore.solvers.base import (
+    Deadline,
     QcoreSampler,
     check_bool,
     check_nonnegative_int,
     check_positive_int,
+    check_real,
     make_rng,
 )
 from qcore.solvers.bifurcation import SimulatedBifurcationSolver
 from qcore.solvers.classical import dwave_seed
 from qcore.solvers.exact import ExactSolver
-from qcore.validation import ising_arrays
+from qcore.solvers.parallel_tempering import (
+    default_replicas,
+    parallel_tempering,
+    pt_beta_range,
+    warm_kernels,
+)
+from qcore.validation import ising_arrays, spins_to_vartype
 
 EXACT_LIMIT = 20
-MEMBERS = ("sa", "sb", "tabu")
-SB_DENSITY = 0.3  # SB joins the race on pure-Ising models at least this dense
+MEMBERS = ("sa", "sb", "tabu", "pt")
+DENSE = 0.05  # models at least this dense (pairs coupled) race tabu and PT
 PENALTY_SPREAD = 8.0  # max |bias| / median |bias| above which a model looks penalty-built
 
 
@@ -63,10 +71,10 @@ def choose_members(bqm: dimod.BinaryQuadraticModel, workers: int) -> tuple[str, 
     density = 2 * bqm.num_interactions / max(1, n * (n - 1))
     if coefficient_spread(bqm) >= PENALTY_SPREAD:
         first = ("tabu", "sa")
-    elif density >= SB_DENSITY and not any(bqm.spin.linear.values()):
-        first = ("sa", "sb")
+    elif density >= DENSE:
+        first = ("tabu", "pt")
     else:
-        first = ("sa", "sa")
+        first = ("sa", "pt")
     return (first + ("sa",) * workers)[:workers]
 
 
@@ -191,9 +199,190 @@ def _run_sa_typical(bqm: dimod.BinaryQuadraticModel, budget: float, seed: int):
 RUNNERS = {"sa": _run_sa_typical, "sb": _run_sb, "tabu": _run_tabu}
 
 
-def _run_member(name: str, bqm: dimod.BinaryQuadraticModel, budget: float, seed: int):
+# --------------------------------------------------------------------------- work-count members
+#
+# auto splits its budget by work, not by wall clock: each member gets a count (sweeps, tabu
+# stages, SB steps) worth its share of the budget at the nominal rates below, so a seed and a
+# budget give the same answer run to run, whatever else runs on the machine. The rates are
+# seconds per unit of work measured on the reference machine (a 2-core x86_64 VM, shared;
+# ``uv run python tools/bench_auto_portfolio.py --rates`` re-measures them); ``work_scale``
+# multiplies every count (faster machine: raise it to fill the budget). The one part that
+# depends on the clock is a guard: a member still running at SAFETY x its share (+1 s), on a
+# machine far slower than nominal, is stopped there, and ``info["members"][m]["cut_by_clock"]``
+# says so; only then can the answer differ run to run.
+
+RATES = {  # (per variable, per coupling end) seconds; see unit_seconds
+    "sa": (3.5e-8, 3.5e-10),  # dwave SA, per sweep
+    "pt": (2.6e-8, 7.5e-11),  # our PT, per replica-sweep
+    "tabu": (8.0e-10, 7.0e-13),  # dwave MST2, per variable update: n scan, n^2 cache misses
+    "sb": (1.2e-9, 6.4e-10),  # our SB (numpy), per step and agent: (n + 2m) sparse, n^2 dense
+}
+SAFETY = 10.0
+TABU_Z = 20_000  # variable updates per tabu stage (first and restarts): short stages, more starts
+SB_AGENTS = 32
+SB_RUN_STEPS = 5_000  # steps of one SB run at most (its pressure ramp); then a fresh start
+
+
+def unit_seconds(name: str, bqm: dimod.BinaryQuadraticModel) -> float:
+    """Nominal seconds per unit of ``name``'s work on ``bqm`` (sweep, stage or step); a fit
+    to CPU times on G14, G55 and a dense 160-spin model, within about 40% on each."""
+    n, m = bqm.num_variables, bqm.num_interactions
+    a, b = RATES[name]
+    if name == "sa":
+        return a * n + b * 2 * m
+    if name == "pt":
+        return default_replicas(n) * (a * n + b * 2 * m)
+    if name == "tabu":
+        return max(TABU_Z, 10 * n) * (a * n + b * n * n)
+    dense = 2 * m / max(1, n * n) > 0.1
+    return SB_AGENTS * (b * n * n if dense else a * (n + 2 * m))
+
+
+def work_units(name: str, bqm: dimod.BinaryQuadraticModel, seconds: float) -> int:
+    """The work count worth ``seconds`` of ``name`` on ``bqm`` at the nominal rate (>= 1)."""
+    return max(1, int(seconds / unit_seconds(name, bqm)))
+
+
+def _growing(total: int, first: int, cap: int) -> list[int]:
+    """Run lengths summing to ``total``: ``first``, 4x, 16x, ... until a run is >= 3% of the
+    total, then the rest in runs of at most ``cap`` (a short run answers early, long ones find
+    more). Deterministic: it depends on the counts only."""
+    lengths, done, length = [], 0, first
+    while done + length <= total and length < 0.03 * total and length < cap:
+        lengths.append(length)
+        done += length
+        length *= 4
+    while total - done >= first:
+        length = min(cap, total - done)
+        lengths.append(length)
+        done += length
+    return lengths or [max(1, total)]
+
+
+def _guard(share: float) -> Deadline:
+    return Deadline(SAFETY * share + 1.0)
+
+
+def work_sa(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
+    """dwave SA on the typical-flip schedule, anneal lengths from ``_growing``."""
+    guard, sampler = _guard(share), SimulatedAnnealingSampler()
+    total = max(100, int(scale * work_units("sa", bqm, share)))
+    rng = np.random.default_rng(seed)
+    beta_range = typical_beta_range(bqm, seed)
+    runs, cut = [], False
+    for sweeps in _growing(total, 100, 10_000_000):
+        if runs and guard.expired():
+            cut = True
+            break
+        ss = sampler.sample(
+            bqm, num_reads=1, num_sweeps=sweeps, seed=dwave_seed(rng), beta_range=beta_range
+        )
+        runs.append((guard.elapsed(), ss))
+    return _collect(runs, {"sweeps": total, "anneals": len(runs), "cut_by_clock": cut})
+
+
+def work_tabu(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
+    """dwave-samplers MST2 tabu, counted in stages of ``TABU_Z`` (or 10 n) variable updates:
+    independent multistart reads with 1, 2, 4, ... restarts (doubling: an early answer, then
+    long searches that keep their elite pool), the clock only as a guard."""
+    guard, sampler = _guard(share), TabuSampler()
+    n = bqm.num_variables
+    z = max(TABU_Z, 10 * n)
+    total = max(1, int(scale * work_units("tabu", bqm, share)))
+    rng = np.random.default_rng(seed)
+    runs, done, stages, cut = [], 0, 1, False
+    tenure = min(20, max(1, n // 4)) if n > 1 else 0
+    while done < total:
+        if runs and guard.expired():
+            cut = True
+            break
+        stages = min(stages, total - done)
+        ss = sampler.sample(
+            bqm,
+            num_reads=1,
+            seed=dwave_seed(rng),
+            num_restarts=stages - 1,
+            timeout=max(1, int(1000 * guard.remaining())),
+            lower_bound_z=z,
+            coefficient_z_first=1,
+            coefficient_z_restart=1,
+            tenure=tenure,
+        )
+        runs.append((guard.elapsed(), ss))
+        done += stages
+        stages *= 2
+    return _collect(runs, {"stages": done, "reads": len(runs), "cut_by_clock": cut})
+
+
+def work_pt(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
+    """qcore's parallel tempering, ``default_replicas(n)`` temperatures, a sweep count."""
+    guard = _guard(share)
+    sweeps = max(10, int(scale * work_units("pt", bqm, share)))
+    arrays = ising_arrays(bqm)
+    out = parallel_tempering(
+        arrays,
+        num_sweeps=sweeps,
+        replicas=default_replicas(arrays.num_variables),
+        sweeps_per_swap=1,
+        beta_range=pt_beta_range(arrays, seed),
+        seed=seed,
+        deadline=guard,
+    )
+    spins = np.vstack([out["best_state"][None, :], out["states"][:7]])
+    samples = spins_to_vartype(spins, bqm.vartype)
+    ss = dimod.SampleSet.from_samples_bqm((samples, arrays.variables), bqm)
+    cut = out["sweeps"] < sweeps
+    return {
+        "sampleset": ss,
+        "trace": out["trace"],
+        "detail": {"sweeps": out["sweeps"], "replicas": len(out["betas"]), "cut_by_clock": cut},
+    }
+
+
+def work_sb(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
+    """Discrete SB, restarted with fresh seeds until its step count is spent: its early stop
+    (the agents' signs stable) ends one run, never the member's share."""
+    guard, solver = _guard(share), SimulatedBifurcationSolver()
+    total = max(100, int(scale * work_units("sb", bqm, share)))
+    rng = np.random.default_rng(seed)
+    runs, left, cut, early = [], total, False, 0
+    while left >= 100 or not runs:
+        if runs and guard.expired():
+            cut = True
+            break
+        ss = solver.sample(
+            bqm,
+            variant="discrete",
+            agents=SB_AGENTS,
+            max_steps=max(100, min(SB_RUN_STEPS, left)),
+            num_reads=4,
+            seed=int(rng.integers(2**31 - 1)),
+        )
+        runs.append((guard.elapsed(), ss))
+        left -= ss.info["steps"]
+        early += bool(ss.info["stopped_early"])
+    detail = {"steps": total - left, "runs": len(runs), "restarts_after_early_stop": early}
+    return _collect(runs, {**detail, "cut_by_clock": cut})
+
+
+WORK_RUNNERS = {"sa": work_sa, "sb": work_sb, "tabu": work_tabu, "pt": work_pt}
+
+
+def member_seed(seed: int | None, name: str, occurrence: int) -> int:
+    """The seed of the ``occurrence``-th ``name`` member: the same inside ``auto`` as alone
+    (``members=(name,)``), so ``auto`` with one core per member can never end worse than
+    any of its members alone with the same seed and budget."""
+    if seed is None:
+        return dwave_seed(np.random.default_rng())
+    mixed = np.random.SeedSequence([seed, MEMBERS.index(name), occurrence])
+    return int(mixed.generate_state(1)[0] % (2**31 - 1))
+
+
+def run_member(
+    name: str, bqm: dimod.BinaryQuadraticModel, share: float, seed: int, scale: float = 1.0
+) -> dict[str, Any]:
     started = time.perf_counter()
-    result = RUNNERS[name](bqm, budget, seed)
+    result = WORK_RUNNERS[name](bqm, share, seed, scale)
     result["wall_s"] = time.perf_counter() - started
     return result
 
@@ -204,7 +393,7 @@ def polish(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel, seed: in
 
 
 class AutoSolver(QcoreSampler):
-    """Portfolio: exact when small, otherwise SA and SB raced across cores, then polished."""
+    """Portfolio: exact when small, otherwise members raced across cores, then polished."""
 
     name: ClassVar[str] = "auto"
     solver_parameters: ClassVar[dict[str, list]] = {
@@ -212,6 +401,7 @@ class AutoSolver(QcoreSampler):
         "exact_limit": [],
         "members": [],
         "progress": [],
+        "work_scale": [],
     }
 
     def _check(self, params: dict) -> dict:
@@ -225,7 +415,7 @@ class AutoSolver(QcoreSampler):
             members = params["members"]
             if isinstance(members, str) or not isinstance(members, list | tuple):
                 raise InvalidProblem(f"members: {members!r}; pass a tuple of names from {MEMBERS}.")
-            unknown = [m for m in members if not isinstance(m, str) or m not in RUNNERS]
+            unknown = [m for m in members if not isinstance(m, str) or m not in WORK_RUNNERS]
             if not members or unknown:
                 raise InvalidProblem(
                     f"members: {unknown or list(members)!r}; choose from {MEMBERS}."
@@ -233,6 +423,11 @@ class AutoSolver(QcoreSampler):
             params["members"] = tuple(members)
         if "progress" in params:
             params["progress"] = check_bool("progress", params["progress"])
+        if params.get("work_scale") is not None:
+            params["work_scale"] = check_real(
+                "work_scale", params["work_scale"], low=0, high=1e6, low_open=True,
+                hint=" (1 = the reference machine's rates; 2 = twice the work per second)",
+            )  # fmt: skip
         return params
 
     def _sample(
@@ -243,6 +438,7 @@ class AutoSolver(QcoreSampler):
         exact_limit: int = EXACT_LIMIT,
         members: tuple[str, ...] | None = None,
         progress: bool = False,
+        work_scale: float | None = None,
         seed: int | None = None,
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
@@ -251,6 +447,7 @@ class AutoSolver(QcoreSampler):
             workers = min(2, os.cpu_count() or 1)
         if members is None:
             members = choose_members(bqm, workers)
+        scale = 1.0 if work_scale is None else work_scale
         budget = time_limit if time_limit is not None else default_budget(bqm)
         started = time.perf_counter()
 
@@ -269,18 +466,19 @@ class AutoSolver(QcoreSampler):
             if progress:
                 print(f"[auto] {text}", file=sys.stderr, flush=True)
 
+        # one core per member gets the whole budget; with fewer cores than members, each
+        # member gets the share of the budget its core time allows
+        share = budget * min(1.0, workers / len(members))
         say(
             f"{bqm.num_variables} variables, {bqm.num_interactions} interactions; "
-            f"racing {', '.join(members)} for {budget:.1f} s on {workers} worker(s)"
+            f"racing {', '.join(members)} for {share:.1f} s of work each on {workers} worker(s)"
         )
-        seeds = [dwave_seed(rng) for _ in members]
-        # leave room for process start-up and the polish; members beyond the worker count
-        # wait for a free worker, so each gets a proportionally smaller slice
-        member_budget = 0.92 * budget * min(1.0, workers / len(members))
+        seeds = [member_seed(seed, m, members[:i].count(m)) for i, m in enumerate(members)]
+        if "pt" in members:
+            warm_kernels()  # once here, not once per forked worker
         if workers == 1 or len(members) == 1:
             results = [
-                _run_member(m, bqm, 0.92 * budget / len(members), s)
-                for m, s in zip(members, seeds, strict=True)
+                run_member(m, bqm, share, s, scale) for m, s in zip(members, seeds, strict=True)
             ]
         else:
             context = mp.get_context("fork")
@@ -288,7 +486,7 @@ class AutoSolver(QcoreSampler):
                 max_workers=min(workers, len(members)), mp_context=context
             ) as pool:
                 futures = [
-                    pool.submit(_run_member, m, bqm, member_budget, s)
+                    pool.submit(run_member, m, bqm, share, s, scale)
                     for m, s in zip(members, seeds, strict=True)
                 ]
                 results = [f.result() for f in futures]
@@ -310,7 +508,8 @@ class AutoSolver(QcoreSampler):
                 f"(before polish {result['sampleset'].first.energy:.6g}) "
                 f"in {result['wall_s']:.1f} s"
             )
-        winner, _ = min(polished, key=lambda item: item[1].first.energy)
+        # lowest energy wins; ties go to the earlier member (deterministic)
+        winner = min(range(len(polished)), key=lambda i: (polished[i][1].first.energy, i))
         merged = dimod.concatenate([ss for _, ss in polished]).aggregate()
         merged = merged.truncate(min(len(merged), 16))
         trace.sort()
@@ -319,12 +518,18 @@ class AutoSolver(QcoreSampler):
             if e < best:
                 best = e
                 best_trace.append([t, e, name])
-        best_trace.append([time.perf_counter() - started, float(merged.first.energy), winner])
+        best_trace.append(
+            [time.perf_counter() - started, float(merged.first.energy), polished[winner][0]]
+        )
         merged.info.update(
             {
-                "winner": winner,
+                "winner": polished[winner][0],
                 "members": report,
                 "budget_s": budget,
+                "share_s": share,
+                "work_scale": scale,
+                "deterministic": seed is not None
+                and not any(r.get("cut_by_clock") for r in report.values()),
                 "trace": best_trace,
                 "workers": workers,
             }
