@@ -114,7 +114,7 @@ def test_threshold_is_optimised_and_ties_go_to_the_higher_threshold() -> None:
 
 def test_bad_scores_are_named() -> None:
     corpus = synthetic(10, [(5, 6)])
-    with pytest.raises(InvalidSeries, match="cat/file.csv"):
+    with pytest.raises(InvalidSeries, match=r"cat/file\.csv"):
         score_corpus(corpus, {"cat/file.csv": np.zeros(9)})
     with pytest.raises(InvalidSeries, match="non-finite"):
         score_corpus(corpus, {"cat/file.csv": np.full(10, np.nan)})

@@ -85,9 +85,16 @@ class StreamingIsolationForest:
         self._norm = float(_average_path(np.array([forest.max_samples_]))[0])
         self._since_fit = 0
 
+    @property
+    def fitted(self) -> bool:
+        return self._trees is not None
+
     def score_vector(self, vector: np.ndarray) -> float:
         """``2^(-E[h(x)]/c(n))`` in (0, 1]: near 1 is isolated quickly (anomalous)."""
-        assert self._trees is not None
+        if self._trees is None:
+            raise InvalidSeries(
+                f"vector: the forest is not fitted yet; it needs {self.warmup} vectors first."
+            )
         left, right, feature, threshold, path, _ = self._trees
         rows = np.arange(left.shape[0])
         node = np.zeros(left.shape[0], dtype=np.int64)
@@ -108,14 +115,13 @@ class StreamingIsolationForest:
         for i, v in enumerate(x):
             check_finite_value(f"vector[{i}]", v)
         score = 0.0
-        if (self._trees is None and len(self._buffer) >= self.warmup) or (
-            self._trees is not None and self._since_fit >= self.refit_every
-        ):
-            self._fit()
         if self._trees is not None:
             score = self.score_vector(x)
-            self._since_fit += 1
         self._buffer.append(x)
+        self._since_fit += 1
+        due = self._trees is None and len(self._buffer) >= self.warmup
+        if due or (self._trees is not None and self._since_fit >= self.refit_every):
+            self._fit()
         return score
 
 

@@ -18,6 +18,7 @@ from collections import deque
 import numpy as np
 
 from qops.detectors.base import SeriesContext, StreamingDetector
+from qops.errors import InvalidConfig
 from qops.validation import check_int, check_number
 
 __all__ = ["KnnConformalDetector"]
@@ -36,6 +37,7 @@ class KnnConformalDetector(StreamingDetector):
         alarm_level: float = 0.99,
         rest: int | None = None,
         min_reference: int = 60,
+        rule: str = "conformal",
     ) -> None:
         super().__init__()
         self.context = context
@@ -47,6 +49,9 @@ class KnnConformalDetector(StreamingDetector):
         default_rest = 30 if context is None else max(1, context.probationary // 5)
         self.rest = default_rest if rest is None else check_int("rest", rest, low=0)
         self.min_reference = check_int("min_reference", min_reference, low=self.k)
+        if rule not in ("conformal", "record"):
+            raise InvalidConfig(f"rule: {rule!r}; use 'conformal' or 'record'.")
+        self.rule = rule
         self._recent: deque[float] = deque(maxlen=self.dim)
         self._vectors = np.zeros((self.reference + self.dim, self.dim))
         self._stored = 0
@@ -79,7 +84,11 @@ class KnnConformalDetector(StreamingDetector):
             alpha = float(np.partition(d, kk - 1)[:kk].mean())
             if len(self._scores) >= 10:
                 past = np.fromiter(self._scores, float)
-                score = 1.0 - (np.count_nonzero(past >= alpha) + 1) / (past.size + 1)
+                if self.rule == "conformal":
+                    score = 1.0 - (np.count_nonzero(past >= alpha) + 1) / (past.size + 1)
+                else:  # how far past the largest non-conformity of the calibration window
+                    ratio = alpha / max(float(past.max()), 1e-12)
+                    score = ratio / (1.0 + ratio)
             self._scores.append(alpha)
         self._vectors[self._stored % capacity] = vector
         self._stored += 1
