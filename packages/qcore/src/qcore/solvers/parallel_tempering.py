@@ -24,6 +24,7 @@ once per machine (cached beside this file); the first call on a fresh install pa
 from __future__ import annotations
 
 import math
+import time
 from typing import ClassVar
 
 import dimod
@@ -81,7 +82,9 @@ def default_replicas(n: int) -> int:
 
 def pt_beta_range(arrays: IsingArrays, seed: int = 0) -> tuple[float, float]:
     """``(hot, cold)``: hot accepts a typical uphill flip half the time; cold accepts the
-    smallest flip 1% of the time (dwave-samplers' cold end)."""
+    smallest flip 1% of the time (dwave-samplers' cold end), where a flip costs at least
+    twice the smallest nonzero |bias| and, with continuous couplings (whose smallest value can
+    be tiny), at least 5% of the typical flip."""
     n = arrays.num_variables
     rng = np.random.default_rng(seed)
     states = rng.choice([-1.0, 1.0], size=(8, n))
@@ -89,12 +92,10 @@ def pt_beta_range(arrays: IsingArrays, seed: int = 0) -> tuple[float, float]:
     costs = costs[costs > 1e-12]
     if costs.size == 0:
         return 0.1, 1.0
-    hot = float(np.log(2) / np.median(costs))
-    # smallest flip cost: the smallest nonzero |bias| contribution (dwave's rule)
+    typical = float(np.median(costs))
     weights = np.abs(np.concatenate([arrays.J.data, arrays.h]))
-    weights = weights[weights > 1e-12]
-    smallest = 2 * float(weights.min())
-    cold = float(np.log(100) / smallest)
+    smallest = max(2 * float(weights[weights > 1e-12].min()), 0.05 * typical)
+    hot, cold = float(np.log(2) / typical), float(np.log(100) / smallest)
     return min(hot, cold / 10), cold
 
 
@@ -217,7 +218,7 @@ def parallel_tempering(
     per_round = max(1, replicas * sweeps_per_swap * max(n, 1))
     # numpy: one round between deadline checks (it runs ~100x fewer spin updates a second)
     chunk = max(1, CHUNK_WORK // per_round) if backend == "numba" else 1
-    done, trace = 0, []
+    done, trace, cpu_trace, cpu0 = 0, [], [], time.process_time()
     if backend == "numba":
         _kernel("_seed_kernel")(int(rng.integers(C_INT_MAX)))
         rounds_kernel = _kernel("_pt_rounds")
@@ -243,6 +244,7 @@ def parallel_tempering(
         energy = float(best_energy[0]) + arrays.offset
         if not trace or energy < trace[-1][1]:
             trace.append((deadline.elapsed(), energy))
+            cpu_trace.append((time.process_time() - cpu0, energy))
         if ran < todo or deadline.expired():
             break
     return {
@@ -253,6 +255,7 @@ def parallel_tempering(
         "betas": betas,
         "swap_rate": (swaps / max(1, done / 2)).tolist(),
         "trace": trace,
+        "cpu_trace": cpu_trace,
     }
 
 

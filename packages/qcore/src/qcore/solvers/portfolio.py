@@ -218,13 +218,13 @@ RATES = {  # (per variable, per coupling end) seconds; see unit_seconds
     "sb": (1.2e-9, 6.4e-10),  # our SB (numpy), per step and agent: (n + 2m) sparse, n^2 dense
 }
 SAFETY = 10.0
-TABU_Z = 20_000  # variable updates per tabu stage (first and restarts): short stages, more starts
 SB_AGENTS = 32
 SB_RUN_STEPS = 5_000  # steps of one SB run at most (its pressure ramp); then a fresh start
 
 
 def unit_seconds(name: str, bqm: dimod.BinaryQuadraticModel) -> float:
-    """Nominal seconds per unit of ``name``'s work on ``bqm`` (sweep, stage or step); a fit
+    """Nominal seconds per unit of ``name``'s work on ``bqm`` (SA sweep, PT sweep of all
+    replicas, tabu variable update, SB step of all agents); a fit
     to CPU times on G14, G55 and a dense 160-spin model, within about 40% on each."""
     n, m = bqm.num_variables, bqm.num_interactions
     a, b = RATES[name]
@@ -233,7 +233,7 @@ def unit_seconds(name: str, bqm: dimod.BinaryQuadraticModel) -> float:
     if name == "pt":
         return default_replicas(n) * (a * n + b * 2 * m)
     if name == "tabu":
-        return max(TABU_Z, 10 * n) * (a * n + b * n * n)
+        return a * n + b * n * n
     dense = 2 * m / max(1, n * n) > 0.1
     return SB_AGENTS * (b * n * n if dense else a * (n + 2 * m))
 
@@ -259,8 +259,31 @@ def _growing(total: int, first: int, cap: int) -> list[int]:
     return lengths or [max(1, total)]
 
 
-def _guard(share: float) -> Deadline:
-    return Deadline(SAFETY * share + 1.0)
+class _Guard(Deadline):
+    """The safety stop at ``SAFETY`` x the share (+1 s), and the member's clocks: wall and
+    CPU seconds (CPU time is what time-to-target curves use on a loaded machine)."""
+
+    def __init__(self, share: float) -> None:
+        super().__init__(SAFETY * share + 1.0)
+        self.cpu_start = time.process_time()
+
+    def stamp(self) -> tuple[float, float]:
+        return self.elapsed(), time.process_time() - self.cpu_start
+
+
+def _guard(share: float) -> _Guard:
+    return _Guard(share)
+
+
+def _collect_work(runs: list, detail: dict[str, Any]) -> dict[str, Any]:
+    out = _collect([(stamp[0], ss) for stamp, ss in runs], detail)
+    cpu, best = [], np.inf
+    for (_, seconds), ss in runs:
+        if ss.first.energy < best:
+            best = float(ss.first.energy)
+            cpu.append((seconds, best))
+    out["cpu_trace"] = cpu
+    return out
 
 
 def work_sa(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
@@ -277,18 +300,29 @@ def work_sa(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
         ss = sampler.sample(
             bqm, num_reads=1, num_sweeps=sweeps, seed=dwave_seed(rng), beta_range=beta_range
         )
-        runs.append((guard.elapsed(), ss))
-    return _collect(runs, {"sweeps": total, "anneals": len(runs), "cut_by_clock": cut})
+        runs.append((guard.stamp(), ss))
+    return _collect_work(runs, {"sweeps": total, "anneals": len(runs), "cut_by_clock": cut})
+
+
+def tabu_stage(bqm: dimod.BinaryQuadraticModel, total_updates: int) -> int:
+    """Variable updates per tabu stage: dwave's own (``max(10^4 n, 5 10^5)``, 2.5 10^4 n above
+    500 variables) when the budget holds at least four such stages, else a quarter of the
+    budget (at least ``10 n``): short budgets get several short searches, long ones keep
+    dwave's stage length."""
+    n = bqm.num_variables
+    default = max((10_000 if n <= 500 else 25_000) * n, 500_000)
+    return int(max(10 * n, min(default, total_updates // 4)))
 
 
 def work_tabu(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
-    """dwave-samplers MST2 tabu, counted in stages of ``TABU_Z`` (or 10 n) variable updates:
-    independent multistart reads with 1, 2, 4, ... restarts (doubling: an early answer, then
-    long searches that keep their elite pool), the clock only as a guard."""
+    """dwave-samplers MST2 tabu, counted in variable updates: stages of ``tabu_stage``
+    updates, as independent multistart reads with 1, 2, 4, ... restarts (an early answer,
+    then long searches that keep their elite pool); the clock is only the guard."""
     guard, sampler = _guard(share), TabuSampler()
     n = bqm.num_variables
-    z = max(TABU_Z, 10 * n)
-    total = max(1, int(scale * work_units("tabu", bqm, share)))
+    updates = max(1, int(scale * work_units("tabu", bqm, share)))
+    z = tabu_stage(bqm, updates)
+    total = max(1, updates // z)
     rng = np.random.default_rng(seed)
     runs, done, stages, cut = [], 0, 1, False
     tenure = min(20, max(1, n // 4)) if n > 1 else 0
@@ -308,10 +342,11 @@ def work_tabu(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any
             coefficient_z_restart=1,
             tenure=tenure,
         )
-        runs.append((guard.elapsed(), ss))
+        runs.append((guard.stamp(), ss))
         done += stages
         stages *= 2
-    return _collect(runs, {"stages": done, "reads": len(runs), "cut_by_clock": cut})
+    detail = {"stages": done, "stage_updates": z, "reads": len(runs), "cut_by_clock": cut}
+    return _collect_work(runs, detail)
 
 
 def work_pt(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
@@ -335,6 +370,7 @@ def work_pt(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
     return {
         "sampleset": ss,
         "trace": out["trace"],
+        "cpu_trace": out["cpu_trace"],
         "detail": {"sweeps": out["sweeps"], "replicas": len(out["betas"]), "cut_by_clock": cut},
     }
 
@@ -358,14 +394,24 @@ def work_sb(bqm, share: float, seed: int, scale: float = 1.0) -> dict[str, Any]:
             num_reads=4,
             seed=int(rng.integers(2**31 - 1)),
         )
-        runs.append((guard.elapsed(), ss))
+        runs.append((guard.stamp(), ss))
         left -= ss.info["steps"]
         early += bool(ss.info["stopped_early"])
     detail = {"steps": total - left, "runs": len(runs), "restarts_after_early_stop": early}
-    return _collect(runs, {**detail, "cut_by_clock": cut})
+    return _collect_work(runs, {**detail, "cut_by_clock": cut})
 
 
 WORK_RUNNERS = {"sa": work_sa, "sb": work_sb, "tabu": work_tabu, "pt": work_pt}
+
+
+def _improvements(trace: list) -> list[list]:
+    """``[seconds, energy, member]`` rows where the best energy so far improves."""
+    out, best = [], np.inf
+    for t, e, name in sorted(trace):
+        if e < best:
+            best = e
+            out.append([t, e, name])
+    return out
 
 
 def member_seed(seed: int | None, name: str, occurrence: int) -> int:
@@ -491,7 +537,7 @@ class AutoSolver(QcoreSampler):
                 ]
                 results = [f.result() for f in futures]
 
-        report, trace, polished = {}, [], []
+        report, trace, cpu_trace, polished = {}, [], [], []
         labels = [f"{m}#{i}" if members.count(m) > 1 else m for i, m in enumerate(members)]
         for name, result in zip(labels, results, strict=True):
             ss = polish(result["sampleset"], bqm, seed=dwave_seed(rng))
@@ -503,6 +549,7 @@ class AutoSolver(QcoreSampler):
                 **result["detail"],
             }
             trace += [(float(t), float(e), name) for t, e in result["trace"]]
+            cpu_trace += [(float(t), float(e), name) for t, e in result["cpu_trace"]]
             say(
                 f"{name}: energy {ss.first.energy:.6g} "
                 f"(before polish {result['sampleset'].first.energy:.6g}) "
@@ -523,6 +570,7 @@ class AutoSolver(QcoreSampler):
         )
         merged.info.update(
             {
+                "cpu_trace": _improvements(cpu_trace),
                 "winner": polished[winner][0],
                 "members": report,
                 "budget_s": budget,
