@@ -12,7 +12,7 @@ import numpy as np
 from qops.errors import InvalidConfig, InvalidSeries
 from qops.validation import check_finite_value, check_int, check_number
 
-__all__ = ["SeriesContext", "StreamingDetector", "gaussian_tail_score"]
+__all__ = ["SeriesContext", "StreamingDetector", "unit_score"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class StreamingDetector(ABC):
         return np.array([self.update(v) for v in values], dtype=float)
 
 
-def gaussian_tail_score(z: float) -> float:
-    """``1 - 2 * P(Z > |z|)`` for a standard normal: 0 at the mean, near 1 far out."""
-    return math.erf(abs(z) / math.sqrt(2.0))
+def unit_score(z: float, half: float = 3.0) -> float:
+    """``|z| / (|z| + half)``: 0 at the centre, 0.5 at ``half`` deviations, towards 1 beyond.
+
+    Unlike a Gaussian tail probability it never rounds to exactly 1.0 for finite z, so a
+    10-sigma and a 100-sigma point stay ordered (NAB's threshold sweep needs that order)."""
+    size = abs(z)
+    return size / (size + half) if math.isfinite(size) else 1.0

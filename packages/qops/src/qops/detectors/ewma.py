@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from qops.detectors.base import StreamingDetector, gaussian_tail_score
+from qops.detectors.base import StreamingDetector, unit_score
 from qops.validation import check_int, check_number
 
 __all__ = ["EwmaDetector"]
@@ -48,7 +48,7 @@ class EwmaDetector(StreamingDetector):
             return 0.0
         deviation = value - self.mean
         std = max(math.sqrt(self.variance), self.min_std)
-        score = 0.0 if self.seen < self.warmup else gaussian_tail_score(deviation / std)
+        score = 0.0 if self.seen < self.warmup else unit_score(deviation / std)
         # West (1979)'s incremental form of the exponentially weighted mean and variance
         increment = self.alpha * deviation
         self.mean += increment

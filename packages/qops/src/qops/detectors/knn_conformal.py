@@ -38,6 +38,8 @@ class KnnConformalDetector(StreamingDetector):
         rest: int | None = None,
         min_reference: int = 60,
         rule: str = "conformal",
+        smooth: int = 1,
+        gate: float = 0.0,
     ) -> None:
         super().__init__()
         self.context = context
@@ -52,6 +54,9 @@ class KnnConformalDetector(StreamingDetector):
         if rule not in ("conformal", "record"):
             raise InvalidConfig(f"rule: {rule!r}; use 'conformal' or 'record'.")
         self.rule = rule
+        self.smooth = check_int("smooth", smooth, low=1)
+        self.gate = check_number("gate", gate, low=0.0)
+        self._alphas: deque[float] = deque(maxlen=self.smooth)
         self._recent: deque[float] = deque(maxlen=self.dim)
         self._vectors = np.zeros((self.reference + self.dim, self.dim))
         self._stored = 0
@@ -81,11 +86,15 @@ class KnnConformalDetector(StreamingDetector):
             idx = (newest - self.dim - np.arange(usable)) % capacity
             d = np.sqrt(((self._vectors[idx] - vector) ** 2).sum(axis=1))
             kk = min(self.k, d.size)
-            alpha = float(np.partition(d, kk - 1)[:kk].mean())
+            self._alphas.append(float(np.partition(d, kk - 1)[:kk].mean()))
+            alpha = sum(self._alphas) / len(self._alphas)  # short-term mean, as HTM's likelihood
             if len(self._scores) >= 10:
                 past = np.fromiter(self._scores, float)
                 if self.rule == "conformal":
                     score = 1.0 - (np.count_nonzero(past >= alpha) + 1) / (past.size + 1)
+                    if self.gate > 0:  # a rare rank alone is not enough: so must the size be
+                        typical = max(float(np.median(past)), 1e-12)
+                        score *= min(1.0, alpha / (self.gate * typical))
                 else:  # how far past the largest non-conformity of the calibration window
                     ratio = alpha / max(float(past.max()), 1e-12)
                     score = ratio / (1.0 + ratio)

@@ -16,11 +16,18 @@ __all__ = ["DEFAULT_DETECTOR", "detector_names", "make_detector"]
 
 DetectorFactory = Callable[[SeriesContext], StreamingDetector]
 
+
 # One parameter set for every series; the only things a detector learns before the first
 # point are the series' range and length (NAB's protocol), never its labels.
+def _scale_floor(context: SeriesContext) -> float:
+    """A thousandth of the series' range: below it, a change is noise, not an anomaly (keeps
+    a flat stretch, whose MAD or deviation is 0, from making every wiggle infinite)."""
+    return max(1e-9, 1e-3 * (context.value_max - context.value_min))
+
+
 _FACTORIES: dict[str, DetectorFactory] = {
-    "robust_z": lambda context: RobustZDetector(),
-    "ewma": lambda context: EwmaDetector(),
+    "robust_z": lambda context: RobustZDetector(min_scale=_scale_floor(context)),
+    "ewma": lambda context: EwmaDetector(min_std=_scale_floor(context)),
     "seasonal_esd": lambda context: SeasonalEsdDetector(),
     "isolation_forest": lambda context: IsolationForestDetector(),
     "knn_conformal": lambda context: KnnConformalDetector(context),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 
-from qops.detectors.base import StreamingDetector, gaussian_tail_score
+from qops.detectors.base import StreamingDetector, unit_score
 from qops.validation import check_int, check_number
 
 __all__ = ["RobustZDetector"]
@@ -15,8 +15,8 @@ MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard
 
 class RobustZDetector(StreamingDetector):
     """``z = (x - median) / (1.4826 * MAD)`` over the last ``window`` points, O(window) per point
-    (a sorted copy of the window is kept with bisect). The score is the two-sided Gaussian
-    tail of z; ``min_scale`` keeps a flat window from turning every wiggle into an alarm."""
+    (a sorted copy of the window is kept with bisect). The score is ``|z| / (|z| + 3)``;
+    ``min_scale`` keeps a flat window from turning every wiggle into an alarm."""
 
     name = "robust_z"
 
@@ -49,4 +49,4 @@ class RobustZDetector(StreamingDetector):
         if len(self._fifo) > self.window:
             old = self._fifo.popleft()
             del self._sorted[bisect.bisect_left(self._sorted, old)]
-        return 0.0 if z is None else gaussian_tail_score(z)
+        return 0.0 if z is None else unit_score(z)

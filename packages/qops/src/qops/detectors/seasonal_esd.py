@@ -39,8 +39,9 @@ class SeasonalEsdDetector(StreamingDetector):
     """Residual = value - median of the same phase over the last ``cycles`` seasons (or of the
     last ``window`` points when there is no season); the newest residual is tested as ESD's
     first step against the last ``window`` residuals with median and MAD (Hochenbaum et al.
-    2017), and the score is one minus the test's p-value. ``period`` 0 = estimated by
-    autocorrelation once ``learn`` points have been seen. O(window) per point."""
+    2017); the score is ``L / (L + 3)`` with ``L = -log10 p``, p the test's p-value.
+    ``period`` None = estimated by autocorrelation once ``learn`` points have been seen (0 = no
+    season). O(window) per point."""
 
     name = "seasonal_esd"
 
@@ -102,8 +103,10 @@ class SeasonalEsdDetector(StreamingDetector):
         g = abs(residual - median) / scale
         # Grubbs: G -> t statistic with n-2 degrees of freedom, Bonferroni over n points
         inside = (n - 1) ** 2 - n * g * g
-        if inside <= 0:
-            return 1.0
+        if inside <= 0:  # beyond the largest G possible for n points
+            return 1.0 - 1e-300
         t = math.sqrt(n * (n - 2) * g * g / inside)
-        p = min(1.0, 2.0 * n * float(stats.t.sf(t, n - 2)))
-        return 1.0 - p
+        # log of the Bonferroni p-value, kept in logs so that tiny p-values stay ordered
+        log_p = min(0.0, math.log(2.0 * n) + float(stats.t.logsf(t, n - 2)))
+        surprise = -log_p / math.log(10.0)  # -log10 p
+        return surprise / (surprise + 3.0)  # 0.5 at p = 0.001
