@@ -48,3 +48,15 @@ class AllSolversFailed(QcoreError, RuntimeError):
     def __init__(self, message: str, attempts: list) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class UnknownDevice(InvalidProblem):
+    """``noise`` names no offline device snapshot (the message lists the available ones)."""
+
+
+class DeviceTooSmall(ProblemTooLarge):
+    """The device or noise model has fewer qubits than the problem needs."""
+
+
+class MitigationUnsupported(InvalidProblem):
+    """Error mitigation (or noise) was asked of a backend or target that cannot do it."""

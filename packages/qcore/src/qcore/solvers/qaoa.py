@@ -32,7 +32,12 @@ import dimod
 import numpy as np
 from scipy.optimize import minimize
 
-from qcore.errors import InvalidProblem, ProblemTooLarge, SolverUnavailable
+from qcore.errors import (
+    InvalidProblem,
+    MitigationUnsupported,
+    ProblemTooLarge,
+    SolverUnavailable,
+)
 from qcore.solvers.base import (
     Deadline,
     QcoreSampler,
@@ -65,6 +70,11 @@ DEFAULT_MAX_QUBITS = 20
 SIMULATION_NOTE = (
     "classical statevector simulation of a gate-model QAOA circuit (no quantum hardware)"
 )
+NOISY_SIMULATION_NOTE = (
+    "classical simulation (Aer) of a gate-model QAOA circuit under a device noise model "
+    "(no quantum hardware): {source}"
+)
+OPTIMIZE_ON = ("noisy", "noiseless")
 
 # Wurtz & Lykov, "The fixed angle conjecture for QAOA on regular MaxCut graphs" (PRA 104,
 # 052419, 2021), 3-regular graphs, in their convention (maximise the cut C, e^{-i gamma C}).
@@ -265,6 +275,14 @@ class QAOASolver(QcoreSampler):
     gammas then betas; ``maxiter=0`` evaluates them as given), ``expectation`` ("exact" |
     "shots"), ``optimizer_shots`` (per evaluation in "shots" mode, 1024), ``warm_start``
     (solver name, "relaxed", or samples), ``warm_start_epsilon`` (0.25), ``max_qubits`` (20).
+
+    Noise (Aer only): ``noise`` (None, "auto", an offline device name such as
+    "fake_sherbrooke", a qiskit_aer ``NoiseModel`` or a Qiskit ``BackendV2``), ``mitigation``
+    ("none" | "readout" | "zne" | "readout+zne"), ``optimize_on`` ("noisy": the optimiser sees
+    the mitigated noisy estimate from ``optimizer_shots`` per circuit; "noiseless": angles from
+    the ideal simulation, then evaluated on the noisy device), ``readout_shots`` (4096, the
+    calibration's), ``zne_scale_factors`` ((1, 2, 3)), ``zne_extrapolation`` ("richardson" |
+    "linear"), ``optimization_level`` (transpiler, 3).
     """
 
     name: ClassVar[str] = "qaoa"
@@ -283,6 +301,13 @@ class QAOASolver(QcoreSampler):
         "warm_start": [],
         "warm_start_epsilon": [],
         "max_qubits": [],
+        "noise": [],
+        "mitigation": [],
+        "optimize_on": [],
+        "readout_shots": [],
+        "zne_scale_factors": [],
+        "zne_extrapolation": [],
+        "optimization_level": [],
     }
 
     @classmethod
@@ -315,6 +340,7 @@ class QAOASolver(QcoreSampler):
                 )
         if "optimizer" in params:
             params["optimizer"] = check_optimizer(params["optimizer"])
+        self._check_noise(params)
         depth, budget = params.get("p", 1), params.get("maxiter", 100)
         if params.get("optimizer", "COBYLA") == "COBYLA" and 0 < budget < 2 * depth + 2:
             raise InvalidProblem(
@@ -341,6 +367,51 @@ class QAOASolver(QcoreSampler):
                 )
         return params
 
+    @staticmethod
+    def _check_noise(params: dict) -> None:
+        from qcore.solvers.mitigation import EXTRAPOLATIONS, MITIGATIONS, check_scale_factors
+
+        noise = params.get("noise")
+        mitigation = params.get("mitigation", "none")
+        check_choice("mitigation", mitigation, MITIGATIONS)
+        if "optimize_on" in params:
+            check_choice("optimize_on", params["optimize_on"], OPTIMIZE_ON)
+        if "zne_extrapolation" in params:
+            check_choice("zne_extrapolation", params["zne_extrapolation"], EXTRAPOLATIONS)
+        if "readout_shots" in params:
+            params["readout_shots"] = check_positive_int("readout_shots", params["readout_shots"])
+        if "optimization_level" in params:
+            level = params["optimization_level"]
+            if type(level) is not int or level not in range(4):
+                raise InvalidProblem(
+                    f"optimization_level: {level!r}; use the transpiler's 0, 1, 2 or 3."
+                )
+        if "zne_scale_factors" in params:
+            params["zne_scale_factors"] = check_scale_factors(params["zne_scale_factors"])
+        backend = params.get("backend", "auto")
+        if noise is None:
+            if mitigation != "none":
+                raise MitigationUnsupported(
+                    f"mitigation: {mitigation!r} needs a noisy device; pass noise= ('auto', a "
+                    "device name such as 'fake_sherbrooke', or a qiskit_aer NoiseModel) with "
+                    "backend='aer'; an ideal simulation has no error to mitigate."
+                )
+            return
+        if backend not in ("auto", "aer"):
+            raise MitigationUnsupported(
+                f"noise: backend {backend!r} simulates an ideal device; noisy simulation and "
+                "mitigation need backend='aer'."
+            )
+        if isinstance(noise, str):
+            from qcore.solvers.noise_models import resolve_noise
+
+            resolve_noise(noise, 1)  # the name (the qubit count is checked with the model)
+        elif not hasattr(noise, "basis_gates") and not hasattr(noise, "target"):
+            raise InvalidProblem(
+                f"noise: {type(noise).__name__}; pass 'auto', a device name such as "
+                "'fake_sherbrooke', a qiskit_aer NoiseModel or a Qiskit BackendV2."
+            )
+
     def _sample(
         self,
         bqm: dimod.BinaryQuadraticModel,
@@ -358,6 +429,13 @@ class QAOASolver(QcoreSampler):
         warm_start: object = None,
         warm_start_epsilon: float = 0.25,
         max_qubits: int = DEFAULT_MAX_QUBITS,
+        noise: Any = None,
+        mitigation: str = "none",
+        optimize_on: str = "noisy",
+        readout_shots: int = 4096,
+        zne_scale_factors: Sequence[float] = (1.0, 2.0, 3.0),
+        zne_extrapolation: str = "richardson",
+        optimization_level: int = 3,
         seed: int | None = None,
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
@@ -396,13 +474,44 @@ class QAOASolver(QcoreSampler):
         scale = ham.scale
         reserve = 0.0 if time_limit is None else 0.15 * time_limit
         stages: list[dict[str, Any]] = []
+        device_noise = None
+        noisy: dict[int, Any] = {}
+        if noise is not None:
+            from qcore.solvers.noise_models import resolve_noise
 
-        def backend_for(depth: int) -> QAOABackend:
+            device_noise = resolve_noise(noise, n)
+            backend = "aer"
+            transpile_seed = int(rng.integers(0, 2**31 - 1))
+
+        def noisy_for(depth: int) -> Any:
+            if depth not in noisy:
+                from qcore.solvers.qaoa_aer import NoisyAerBackend
+
+                noisy[depth] = NoisyAerBackend(
+                    QAOACircuit(ham, depth, thetas),
+                    device_noise,
+                    mitigation=mitigation,
+                    scale_factors=tuple(zne_scale_factors),
+                    extrapolation=zne_extrapolation,
+                    readout_shots=readout_shots,
+                    optimization_level=optimization_level,
+                    seed=transpile_seed,
+                )
+            return noisy[depth]
+
+        def ideal_for(depth: int) -> QAOABackend:
             return make_backend(backend, QAOACircuit(ham, depth, thetas), device=device)
 
-        def objective_for(be: QAOABackend, depth: int, eval_seed: int) -> Callable:
+        def backend_for(depth: int) -> Any:
+            if device_noise is not None and optimize_on == "noisy":
+                return noisy_for(depth)
+            return ideal_for(depth)
+
+        def objective_for(be: Any, depth: int, eval_seed: int) -> Callable:
             def f(x: np.ndarray) -> float:
                 gammas, betas = x[:depth] / scale, x[depth:]
+                if hasattr(be, "estimate"):  # a noisy device: the (mitigated) shot estimate
+                    return be.estimate(gammas, betas, optimizer_shots, eval_seed)["mitigated"]
                 if expectation == "exact":
                     return be.expectation(gammas, betas)
                 rows, counts = be.sample(gammas, betas, optimizer_shots, eval_seed)
@@ -426,7 +535,9 @@ class QAOASolver(QcoreSampler):
             stages.append({"p": depth, "expectation": tracker.best_f, "nfev": tracker.nfev})
             return tracker.best_x
 
-        def p1_start(be: QAOABackend) -> np.ndarray:
+        def p1_start(be: Any) -> np.ndarray:
+            if hasattr(be, "estimate"):  # the grid on the ideal simulation (cheap), then noise
+                be = ideal_for(1)
             g, b = fixed_angles(1)
             candidates = [np.concatenate([g, b])]
             candidates += [np.array([gg, bb]) for gg in P1_GRID_GAMMA for bb in P1_GRID_BETA]
@@ -465,18 +576,73 @@ class QAOASolver(QcoreSampler):
         depth = x.size // 2
         gammas, betas = x[:depth] / scale, x[depth:]
 
-        rows, counts = be.sample(gammas, betas, shots, int(rng.integers(0, 2**31 - 1)))
+        final_seed = int(rng.integers(0, 2**31 - 1))
+        noise_info: dict[str, Any] = {}
+        if device_noise is not None:
+            noisy_be = noisy_for(depth)
+            optimisation_shots = sum(b.shots_used for b in noisy.values())
+            est = noisy_be.estimate(gammas, betas, shots, final_seed)
+            rows, counts = est["samples"]
+            ideal = ideal_for(depth)
+            noiseless = float(ideal.expectation(gammas, betas))
+            final_shots = sum(b.shots_used for b in noisy.values()) - optimisation_shots
+            cal = noisy_be.readout_calibration
+            noise_info = {
+                "noise": {
+                    "device": device_noise.name,
+                    "source": device_noise.source,
+                    "basis_gates": [g for g in device_noise.basis_gates],
+                    "method": noisy_be.method,
+                    "transpiled": noisy_be.transpiled,
+                },
+                "mitigation": mitigation,
+                "optimize_on": optimize_on,
+                "expectation_noiseless": noiseless,
+                "expectation_unmitigated": est["unmitigated"],
+                "expectation_mitigated": est["mitigated"],
+                "expectation_by_mitigation": est["by_mitigation"],
+                # every shot spent on mitigation in the run (calibration once, extra ZNE
+                # circuits at every evaluation), and what the final estimate alone needed
+                "mitigation_shots": sum(b.mitigation_shots for b in noisy.values()),
+                "mitigation_shots_final": (cal.shots if cal is not None else 0)
+                + shots * (len(noisy_be.scale_factors) - 1),
+                "shots_final": final_shots,
+                "shots_total": sum(b.shots_used for b in noisy.values()),
+                "zne": None
+                if "zne" not in mitigation
+                else {
+                    "scale_factors": list(noisy_be.scale_factors),
+                    "extrapolation": zne_extrapolation,
+                    "per_scale": est["per_scale"],
+                    "per_scale_readout_corrected": est["per_scale_readout_corrected"],
+                    "folding": "two-qubit gates G -> G (G^dag G)^k on the transpiled circuit",
+                },
+                "readout_calibration": None
+                if cal is None
+                else {
+                    "shots": cal.shots,
+                    "p1_given_0": [float(v) for v in cal.p1_given_0],
+                    "p0_given_1": [float(v) for v in cal.p0_given_1],
+                },
+            }
+        else:
+            rows, counts = be.sample(gammas, betas, shots, final_seed)
         samples = ham.bits_to_samples(rows)
         sampleset = dimod.SampleSet.from_samples_bqm(
             (samples, ham.variables), bqm, num_occurrences=counts
         )
         final = stages[-1]["expectation"] if stages else float("nan")
+        if noise_info:
+            final = noise_info["expectation_mitigated"]
+        ratio = approximation_ratio(ham, float(sampleset.first.energy))
         sampleset.info.update(
             {
                 "solver": self.name,
                 "simulated": True,
-                "note": SIMULATION_NOTE,
-                "backend": be.name,
+                "note": SIMULATION_NOTE
+                if device_noise is None
+                else NOISY_SIMULATION_NOTE.format(source=device_noise.source),
+                "backend": be.name if device_noise is None else noisy_for(depth).name,
                 "p": depth,
                 "gammas": [float(v) for v in gammas],
                 "betas": [float(v) for v in betas],
@@ -487,9 +653,27 @@ class QAOASolver(QcoreSampler):
                 "num_qubits": n,
                 "warm_start": warm_info,
                 "proven_optimal": False,
+                "approximation_ratio": ratio,
+                **noise_info,
             }
         )
         return sampleset
+
+
+APPROXIMATION_RATIO_MAX_QUBITS = 22
+
+
+def approximation_ratio(ham: Any, energy: float) -> float | None:
+    """``(E_max - energy) / (E_max - E_min)`` over every basis state (1: a ground state, 0: the
+    worst state; for a Max-Cut model whose energy is minus the cut, cut / max cut). None above
+    ``APPROXIMATION_RATIO_MAX_QUBITS`` (enumeration) or for a constant model."""
+    if ham.num_qubits > APPROXIMATION_RATIO_MAX_QUBITS:
+        return None
+    diag = ham.diagonal()
+    low, high = float(diag.min()), float(diag.max())
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        return None
+    return (high - energy) / (high - low)
 
 
 def labels_in_qubit_order(bqm: dimod.BinaryQuadraticModel) -> list[Hashable]:

@@ -198,3 +198,220 @@ class QiskitStatevectorBackend:
         index, counts = np.unique(draws, return_counts=True)
         rows = ((index[:, None] >> np.arange(n)[None, :]) & 1).astype(np.int8)
         return rows, counts.astype(np.int64)
+
+
+# -- noisy simulation of a device -------------------------------------------------------
+_NOT_GATES = frozenset(
+    {
+        "delay",
+        "measure",
+        "reset",
+        "barrier",
+        "id",
+        "if_else",
+        "for_loop",
+        "while_loop",
+        "switch_case",
+        "box",
+        "measure_2",
+        "reset_2",
+        "store",
+    }
+)
+# largest register simulated as a density matrix (4^n entries: 10 qubits = 16 MiB); above it
+# one statevector trajectory per shot
+DENSITY_MATRIX_MAX_QUBITS = 10
+
+
+class NoisyAerBackend:
+    """The QAOA circuit transpiled to a device and simulated with its noise on Aer.
+
+    Construction transpiles the measured, parameterised circuit once per depth: to the
+    device's basis gates and to a connected set of ``n`` physical qubits with low errors
+    (``noise_models.choose_qubits``; routing stays inside it, so Aer simulates exactly ``n``
+    qubits), then folds its two-qubit gates for each ZNE scale factor. ``estimate`` runs the
+    circuits (one per scale factor) and returns the raw and mitigated expectations.
+    """
+
+    def __init__(
+        self,
+        circuit: QAOACircuit,
+        device: Any,
+        *,
+        mitigation: str = "none",
+        scale_factors: tuple[float, ...] = (1.0, 2.0, 3.0),
+        extrapolation: str = "richardson",
+        readout_shots: int = 4096,
+        optimization_level: int = 3,
+        seed: int = 0,
+    ) -> None:
+        _import_qiskit()
+        try:
+            from qiskit_aer import AerSimulator
+        except ImportError as exc:
+            raise SolverUnavailable(
+                f"noisy simulation needs qiskit-aer ({exc}); install it with "
+                f'pip install "qcore[{EXTRA}]"',
+                extra=EXTRA,
+            ) from exc
+        from qiskit import transpile
+        from qiskit.transpiler import CouplingMap
+
+        from qcore.solvers.mitigation import (
+            count_two_qubit_gates,
+            fold_two_qubit_gates,
+            mitigation_parts,
+        )
+        from qcore.solvers.noise_models import choose_qubits, restrict_noise_model
+
+        ham = circuit.hamiltonian
+        n = ham.num_qubits
+        self.circuit = circuit
+        self.device = device
+        self.mitigation = mitigation
+        self.readout, self.zne = mitigation_parts(mitigation)
+        self.scale_factors = tuple(scale_factors) if self.zne else (1.0,)
+        self.extrapolation = extrapolation
+        self.readout_shots = readout_shots
+        self._rng = np.random.default_rng(seed)
+        basis = [g for g in device.basis_gates if g not in _NOT_GATES]
+        logical = qiskit_circuit(circuit, measure=True)
+        if device.backend is not None:
+            physical, pairs = choose_qubits(device.backend, n)
+            index = {q: i for i, q in enumerate(physical)}
+            reduced = CouplingMap([(index[a], index[b]) for a, b in pairs]) if pairs else None
+        else:
+            physical, reduced = list(range(n)), None
+        local = transpile(
+            logical,
+            basis_gates=basis,
+            coupling_map=reduced,
+            optimization_level=optimization_level,
+            seed_transpiler=seed,
+        )
+        if local.num_qubits > n:  # pragma: no cover - the reduced map has exactly n qubits
+            raise RuntimeError("transpilation added qubits beyond the chosen ones")
+        allowed = None if reduced is None else {tuple(e) for e in reduced.get_edges()}
+        for ins in local.data:
+            if allowed is not None and ins.operation.num_qubits == 2:
+                pair = tuple(local.find_bit(q).index for q in ins.qubits)
+                if ins.operation.name != "barrier" and pair not in allowed:  # pragma: no cover
+                    raise RuntimeError(f"two-qubit gate on {pair}, not a native pair")
+        # virtual qubit i ends on local qubit final[i], i.e. device qubit physical[final[i]]
+        final = local.layout.final_index_layout() if local.layout is not None else list(range(n))
+        self.physical_qubits = [int(physical[final[i]]) for i in range(n)]
+        self._measured = [int(final[i]) for i in range(n)]  # local qubit read into clbit i
+        self._circuits = {1.0: local}
+        for scale in self.scale_factors:
+            if scale != 1.0:
+                self._circuits[scale] = fold_two_qubit_gates(local, scale, self._rng)
+        self.transpiled = {
+            "depth": int(local.depth()),
+            "two_qubit_gates": count_two_qubit_gates(local),
+            "ops": {str(k): int(v) for k, v in local.count_ops().items()},
+            "physical_qubits": self.physical_qubits,
+            "optimization_level": optimization_level,
+            "folded_two_qubit_gates": {
+                f"{s:g}": count_two_qubit_gates(qc) for s, qc in self._circuits.items()
+            },
+        }
+        method = "density_matrix" if n <= DENSITY_MATRIX_MAX_QUBITS else "statevector"
+        self.method = method
+        self.name = f"aer/{method}+noise({device.name})"
+        model = device.noise_model
+        if device.backend is not None:
+            model = restrict_noise_model(model, physical)
+        self._simulator = AerSimulator(method=method, noise_model=model)
+        self._calibration: Any = None
+        self.shots_used = 0
+        self.mitigation_shots = 0
+
+    # -- running ------------------------------------------------------------------------
+    def _run(
+        self, circuits: list[Any], shots: int, seed: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        result = self._simulator.run(circuits, shots=shots, seed_simulator=seed).result()
+        n = self.circuit.hamiltonian.num_qubits
+        return [counts_to_rows(result.get_counts(i), n) for i in range(len(circuits))]
+
+    def _bound(self, scale: float, gammas: np.ndarray, betas: np.ndarray) -> Any:
+        qc = self._circuits[scale]
+        return qc.assign_parameters(parameter_values(qc, gammas, betas)) if qc.parameters else qc
+
+    @property
+    def readout_calibration(self) -> Any:
+        """The calibration measured so far (None before the first readout-mitigated run)."""
+        return self._calibration
+
+    def calibration(self, seed: int) -> Any:
+        """The readout calibration (measured once per backend, on the QAOA's qubits)."""
+        if self._calibration is None:
+            from qiskit import QuantumCircuit
+
+            from qcore.solvers.mitigation import ReadoutCalibration
+
+            n = self.circuit.hamiltonian.num_qubits
+            circuits = []
+            for flip in (False, True):
+                qc = QuantumCircuit(n, n, name=f"readout_cal_{int(flip)}")
+                for i, q in enumerate(self._measured):
+                    if flip:
+                        qc.x(q)
+                    qc.measure(q, i)
+                circuits.append(qc)
+            per_circuit = max(self.readout_shots // 2, 1)
+            zeros, ones = self._run(circuits, per_circuit, seed)
+            self._calibration = ReadoutCalibration.from_counts(zeros, ones)
+            self.mitigation_shots += 2 * per_circuit
+            self.shots_used += 2 * per_circuit
+        return self._calibration
+
+    def estimate(
+        self, gammas: np.ndarray, betas: np.ndarray, shots: int, seed: int
+    ) -> dict[str, Any]:
+        """Raw (scale 1, no correction) and mitigated ``<H>`` from ``shots`` per circuit, and
+        the scale-1 samples."""
+        from qcore.solvers.mitigation import extrapolate, hamiltonian_expectation
+
+        ham = self.circuit.hamiltonian
+        runs = self._run([self._bound(s, gammas, betas) for s in self.scale_factors], shots, seed)
+        self.shots_used += shots * len(runs)
+        self.mitigation_shots += shots * (len(runs) - 1)
+        raw = [hamiltonian_expectation(ham, r, c) for r, c in runs]
+        by = {"none": raw[0]}
+        corrected = None
+        if self.readout:
+            cal = self.calibration(seed + 1)
+            corrected = [cal.expectation(ham, r, c) for r, c in runs]
+            by["readout"] = corrected[0]
+        if self.zne:
+            by["zne"] = extrapolate(self.scale_factors, raw, self.extrapolation)
+            if corrected is not None:
+                by["readout+zne"] = extrapolate(self.scale_factors, corrected, self.extrapolation)
+        return {
+            "unmitigated": float(raw[0]),
+            "mitigated": float(by[self.mitigation]),
+            "by_mitigation": {k: float(v) for k, v in by.items()},
+            "per_scale": [float(v) for v in raw],
+            "per_scale_readout_corrected": None
+            if corrected is None
+            else [float(v) for v in corrected],
+            "samples": runs[0],
+        }
+
+    def expectation(
+        self, gammas: np.ndarray, betas: np.ndarray, shots: int = 1024, seed: int = 0
+    ) -> float:
+        """The mitigated estimate (what the optimiser sees)."""
+        return self.estimate(gammas, betas, shots, seed)["mitigated"]
+
+    def probabilities(self, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("a noisy device gives counts, not probabilities")
+
+    def sample(
+        self, gammas: np.ndarray, betas: np.ndarray, shots: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``shots`` noisy measurements of the unfolded circuit."""
+        (run,) = self._run([self._bound(1.0, gammas, betas)], shots, seed)
+        self.shots_used += shots
+        return run
