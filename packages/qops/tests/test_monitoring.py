@@ -220,7 +220,7 @@ def test_alert_fires_once_then_resolves_then_respects_cooldown() -> None:
 def test_anomaly_rule_alerts_on_a_spike_and_log_notifier_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rule = AnomalyRule("latency_anomaly", "latency", RobustZDetector(window=50), min_score=0.999)
+    rule = AnomalyRule("latency_anomaly", "latency", RobustZDetector(window=50), min_score=0.9)
     manager = AlertManager([rule], [LogNotifier()], cooldown=0.0)
     with caplog.at_level(logging.WARNING, logger="qops.alerts"):
         for i in range(100):

@@ -147,7 +147,7 @@ def test_forecast_never_scales_in_on_its_own_and_forecast_only_does_not_act() ->
     acting, dry = scaler(False), scaler(True)
     replicas_acting = replicas_dry = 10
     forecast_above = False
-    for step, value in enumerate(seasonal_load(5)):
+    for step, value in enumerate(seasonal_load(4)):
         a = acting.decide(step * 15.0, replicas_acting, value)
         d = dry.decide(step * 15.0, replicas_dry, value)
         if a.replicas < replicas_acting:

@@ -4,6 +4,7 @@ from qops.detectors.base import SeriesContext, StreamingDetector
 from qops.detectors.ewma import EwmaDetector
 from qops.detectors.isolation_forest import IsolationForestDetector, StreamingIsolationForest
 from qops.detectors.knn_conformal import KnnConformalDetector
+from qops.detectors.multiscale_knn import MultiScaleKnnDetector
 from qops.detectors.registry import DEFAULT_DETECTOR, detector_names, make_detector
 from qops.detectors.robust_z import RobustZDetector
 from qops.detectors.seasonal_esd import SeasonalEsdDetector, estimate_period
@@ -13,6 +14,7 @@ __all__ = [
     "EwmaDetector",
     "IsolationForestDetector",
     "KnnConformalDetector",
+    "MultiScaleKnnDetector",
     "RobustZDetector",
     "SeasonalEsdDetector",
     "SeriesContext",

@@ -8,6 +8,7 @@ from qops.detectors.base import SeriesContext, StreamingDetector
 from qops.detectors.ewma import EwmaDetector
 from qops.detectors.isolation_forest import IsolationForestDetector
 from qops.detectors.knn_conformal import KnnConformalDetector
+from qops.detectors.multiscale_knn import MultiScaleKnnDetector
 from qops.detectors.robust_z import RobustZDetector
 from qops.detectors.seasonal_esd import SeasonalEsdDetector
 from qops.errors import UnknownDetector
@@ -31,6 +32,7 @@ _FACTORIES: dict[str, DetectorFactory] = {
     "seasonal_esd": lambda context: SeasonalEsdDetector(),
     "isolation_forest": lambda context: IsolationForestDetector(),
     "knn_conformal": lambda context: KnnConformalDetector(context),
+    "multiscale_knn": lambda context: MultiScaleKnnDetector(context),
 }
 
 DEFAULT_DETECTOR = "knn_conformal"
