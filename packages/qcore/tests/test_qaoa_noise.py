@@ -200,7 +200,7 @@ def test_zne_shrinks_the_depolarising_bias() -> None:
     raw_error = abs(info["expectation_unmitigated"] - ideal)
     zne_error = abs(info["expectation_mitigated"] - ideal)
     assert zne_error < raw_error / 2
-    assert info["zne"]["scale_factors"] == [1.0, 2.0, 3.0]
+    assert info["zne"]["scale_factors"] == [1.0, 3.0, 5.0]
     assert info["noise"]["transpiled"]["folded_two_qubit_gates"]["3"] == pytest.approx(
         3 * info["noise"]["transpiled"]["two_qubit_gates"], abs=1
     )

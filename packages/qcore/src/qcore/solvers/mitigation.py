@@ -46,7 +46,7 @@ __all__ = [
 
 MITIGATIONS = ("none", "readout", "zne", "readout+zne")
 EXTRAPOLATIONS = ("richardson", "linear")
-DEFAULT_SCALE_FACTORS = (1.0, 2.0, 3.0)
+DEFAULT_SCALE_FACTORS = (1.0, 3.0, 5.0)
 
 
 def mitigation_parts(mitigation: str) -> tuple[bool, bool]:
@@ -145,7 +145,7 @@ def check_scale_factors(values: object) -> tuple[float, ...]:
     """At least two distinct finite scale factors, each >= 1, one of them 1."""
     message = (
         f"zne_scale_factors: {values!r}; pass at least two distinct numbers >= 1, including 1 "
-        "(e.g. (1, 2, 3))."
+        "(e.g. (1, 3, 5))."
     )
     if isinstance(values, str | bytes) or not isinstance(values, Sequence):
         raise InvalidProblem(message)

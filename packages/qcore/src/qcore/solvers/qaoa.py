@@ -51,6 +51,7 @@ from qcore.solvers.base import (
     make_rng,
 )
 from qcore.solvers.hamiltonian import cost_hamiltonian
+from qcore.solvers.mitigation import DEFAULT_SCALE_FACTORS
 from qcore.solvers.qaoa_circuit import QAOABackend, QAOACircuit
 from qcore.validation import aligned_state
 
@@ -281,7 +282,7 @@ class QAOASolver(QcoreSampler):
     ("none" | "readout" | "zne" | "readout+zne"), ``optimize_on`` ("noisy": the optimiser sees
     the mitigated noisy estimate from ``optimizer_shots`` per circuit; "noiseless": angles from
     the ideal simulation, then evaluated on the noisy device), ``readout_shots`` (4096, the
-    calibration's), ``zne_scale_factors`` ((1, 2, 3)), ``zne_extrapolation`` ("richardson" |
+    calibration's), ``zne_scale_factors`` ((1, 3, 5)), ``zne_extrapolation`` ("richardson" |
     "linear"), ``optimization_level`` (transpiler, 3).
     """
 
@@ -433,7 +434,7 @@ class QAOASolver(QcoreSampler):
         mitigation: str = "none",
         optimize_on: str = "noisy",
         readout_shots: int = 4096,
-        zne_scale_factors: Sequence[float] = (1.0, 2.0, 3.0),
+        zne_scale_factors: Sequence[float] = DEFAULT_SCALE_FACTORS,
         zne_extrapolation: str = "richardson",
         optimization_level: int = 3,
         seed: int | None = None,

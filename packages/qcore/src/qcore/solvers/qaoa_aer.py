@@ -239,7 +239,7 @@ class NoisyAerBackend:
         device: Any,
         *,
         mitigation: str = "none",
-        scale_factors: tuple[float, ...] = (1.0, 2.0, 3.0),
+        scale_factors: tuple[float, ...] = (1.0, 3.0, 5.0),
         extrapolation: str = "richardson",
         readout_shots: int = 4096,
         optimization_level: int = 3,
