@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs Ray may use (default: all)"
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Flower's and Ray's own log lines (default: the app's lines and warnings)",
+    )
     args = parser.parse_args(argv)
     # quiet the Ray dashboard and its usage-stats prompt; nothing here needs them
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -65,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_overrides(args.run_config),
         node_config=parse_overrides(args.node_config),
         num_cpus=args.num_cpus,
+        verbose=args.verbose,
     )
     return 0
 

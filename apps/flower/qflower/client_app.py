@@ -48,6 +48,15 @@ from qfed.task import FederatedTask
 from qfed.training import evaluate as evaluate_model
 
 from qflower.config import config_from_json
+from qflower.secure_aggregation import (
+    SECAGG_RELEASED,
+    fit_reply,
+    fit_request,
+    global_from_parameters,
+    is_legacy_fit,
+    secure_aggregation_mod,
+    update_to_send,
+)
 
 #: node_config keys besides the policy's
 NODE_KEYS: dict[str, str] = {
@@ -75,13 +84,18 @@ RELEASED_FIELDS: dict[str, str] = {
     **{f"query.profile.{k}": v for k, v in PROFILE_FIELDS.items()},
     "query.profile.partition_id": _PARTITION,
     "evaluate.metrics.*": "dp=none only (not private): refused in a private run",
+    # secure-aggregation=true: the train reply's report travels as fitres.metrics.report
+    **{f"secure.report.{k}": v for k, v in REPLY_FIELDS.items()},
+    "secure.report.partition_id": _PARTITION,
+    "secure.num-examples": REPLY_FIELDS["num_examples"],
+    **SECAGG_RELEASED,
 }
 
 _TASKS: dict[str, FederatedTask] = {}  # per process: the split is built once per setting
 
 
-def _task(message: Message) -> tuple[FederatedTask, dict]:
-    config = message.content["config"]
+def _task(message: Message, config: Mapping[str, Any] | None = None) -> tuple[FederatedTask, dict]:
+    config = message.content["config"] if config is None else config
     text = str(config["task"])
     if text not in _TASKS:
         _TASKS.clear()
@@ -179,9 +193,11 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
         content = RecordDict({"profile": ConfigRecord({"json": json.dumps(profile)})})
         return Message(content, reply_to=message)
 
-    @client_app.train()
+    @client_app.train(mods=[secure_aggregation_mod])
     def train(message: Message, context: Context) -> Message:
         """One round of local (DP-)training from the global LoRA tensors."""
+        if is_legacy_fit(message):
+            return _train_secure(message, context)
         task, config = _task(message)
         pid, policy, path, ledger = _open_node(context, fixed, task)
         server_round = int(config["server-round"])
@@ -213,6 +229,26 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
             }
         )
         return Message(content, reply_to=message)
+
+    def _train_secure(message: Message, context: Context) -> Message:
+        """A SecAgg+ round: train, then hand the update to secaggplus_mod to mask."""
+        parameters, config = fit_request(message)
+        task, config = _task(message, config)
+        pid, policy, path, ledger = _open_node(context, fixed, task)
+        fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
+        if pid in fail:
+            raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
+        names = sorted(cached_model(task).trainable_state())
+        start = global_from_parameters(parameters, names)
+        result = client_round(
+            task, pid, start, ledger=ledger, policy=policy, round=int(config["server-round"])
+        )
+        ledger.save(path)
+        update = update_to_send(result.state, start, float(config["secagg-clipping-range"]))
+        report = dict(result.metrics)
+        report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
+        report["partition_id"] = pid
+        return fit_reply(message, update, int(report["num_examples"]), report)
 
     @client_app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:

@@ -12,6 +12,7 @@ started through ``run_simulation`` with an empty run-config behaves like ``flwr 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam",
     "max-length": 40,
     "max-steps-per-round": 0,
+    "logit-adjust": False,
     "dp": "sample",
     "epsilon": 8.0,
     "delta": 1e-5,
@@ -57,6 +59,8 @@ FED_DEFAULTS: dict[str, Any] = {
     "selection": "qubo",
     "aggregation": "fedavg",
     "trim-fraction": 0.1,
+    "server-momentum": 0.0,
+    "server-lr": 1.0,
     "seed": 0,
 }
 
@@ -70,6 +74,10 @@ APP_DEFAULTS: dict[str, Any] = {
     "evaluate-clients": 0,  # federated evaluation on this many nodes per round (0: off)
     "fail-clients": "",  # testing hook: comma-separated partition ids that raise in train
     "torch-threads": 0,  # 0: 1 thread per client (Ray gives each client one CPU)
+    "secure-aggregation": False,  # Flower SecAgg+: the server sees only the round's sum
+    "secagg-shares": 1.0,  # SecAgg+ num_shares as a fraction of the round's clients
+    "secagg-threshold": 0.5,  # SecAgg+ reconstruction threshold, a fraction of the shares
+    "secagg-clipping-range": 1.0,  # bound on every entry of a client's update (else error)
 }
 
 DEFAULTS: dict[str, Any] = {**FED_DEFAULTS, **APP_DEFAULTS}
@@ -87,6 +95,10 @@ class AppSettings:
     evaluate_clients: int = 0
     fail_clients: tuple[int, ...] = ()
     torch_threads: int = 0
+    secure_aggregation: bool = False
+    secagg_shares: float = 1.0
+    secagg_threshold: float = 0.5
+    secagg_clipping_range: float = 1.0
 
 
 def _parse_ids(value: object) -> tuple[int, ...]:
@@ -126,6 +138,10 @@ def parse_run_config(
         evaluate_clients=int(merged["evaluate-clients"]),
         fail_clients=_parse_ids(merged["fail-clients"]),
         torch_threads=int(merged["torch-threads"]),
+        secure_aggregation=_strict_bool(merged["secure-aggregation"], "secure-aggregation"),
+        secagg_shares=float(merged["secagg-shares"]),
+        secagg_threshold=float(merged["secagg-threshold"]),
+        secagg_clipping_range=float(merged["secagg-clipping-range"]),
     )
     if app.min_train_replies < 1 or app.min_train_replies > fed.clients_per_round:
         raise InvalidConfig(
@@ -153,7 +169,53 @@ def parse_run_config(
     bad = [i for i in app.fail_clients if not 0 <= i < fed.num_clients]
     if bad:
         raise InvalidConfig(f"fail-clients {bad} are not partition ids 0..{fed.num_clients - 1}")
+    for key, value in (
+        ("secagg-shares", app.secagg_shares),
+        ("secagg-threshold", app.secagg_threshold),
+    ):
+        if not (math.isfinite(value) and 0 < value <= 1):
+            raise InvalidConfig(f"{key} must be a fraction in (0, 1], got {value}")
+    if not (math.isfinite(app.secagg_clipping_range) and app.secagg_clipping_range > 0):
+        raise InvalidConfig(
+            f"secagg-clipping-range must be a positive number, got {app.secagg_clipping_range}"
+        )
+    check_secure_aggregation(fed, app)
     return fed, app
+
+
+def check_secure_aggregation(fed: FedConfig, app: AppSettings) -> None:
+    """Refuse settings SecAgg+ cannot serve, naming the setting and the fix."""
+    if not app.secure_aggregation:
+        return
+    if fed.dp == "client":
+        raise InvalidConfig(
+            "secure-aggregation=true with dp='client': client-level DP clips and noises each "
+            "update on the server, which SecAgg+ hides from it; use dp='sample' (DP-SGD on "
+            "each client) with secure aggregation, or secure-aggregation=false"
+        )
+    if fed.aggregation != "fedavg":
+        raise InvalidConfig(
+            f"secure-aggregation=true needs aggregation='fedavg' (SecAgg+ reveals only the "
+            f"weighted sum, so {fed.aggregation!r} cannot see the updates it needs)"
+        )
+    if fed.clients_per_round < 3:
+        raise InvalidConfig(
+            f"secure-aggregation=true needs clients-per-round >= 3, got "
+            f"{fed.clients_per_round} (with 2, each client could subtract its own update "
+            "from the sum and read the other's)"
+        )
+    if app.evaluate_clients:
+        raise InvalidConfig(
+            "secure-aggregation=true runs no federated evaluation; set evaluate-clients=0"
+        )
+
+
+def _strict_bool(value: object, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidConfig(f"{key} must be true or false, got {value!r}")
 
 
 def config_to_json(config: FedConfig) -> str:

@@ -10,6 +10,7 @@ becomes an error reply exactly as the Simulation Engine reports it.
 
 from __future__ import annotations
 
+import copy
 import os
 import traceback
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,7 @@ from qfed.errors import InvalidConfig
 from qfed.policy import ClientPolicy
 
 from qflower.config import parse_run_config
+from qflower.quiet import quiet_flower
 
 #: the error code Flower uses when a ClientApp raises
 CLIENT_APP_RAISED_EXCEPTION = 5
@@ -102,7 +104,9 @@ class LocalGrid(Grid):
             if node in self.offline:
                 continue  # a dropped node never answers; the server sees a missing reply
             try:
-                reply = self.client_app(message, self.contexts[node])
+                # a copy, as the wire would deliver it: a client must not share (or mutate)
+                # the server's objects, e.g. one ConfigRecord sent to several nodes
+                reply = self.client_app(copy.deepcopy(message), self.contexts[node])
             except Exception as exc:
                 reason = "".join(traceback.format_exception(exc)) or repr(exc)
                 reply = Message(Error(CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)
@@ -117,6 +121,7 @@ def simulate(
     node_config: Mapping[str, Any] | None = None,
     num_cpus: int | None = None,
     cpus_per_client: float = 1.0,
+    verbose: bool = False,
 ) -> None:
     """Run the app on Flower's Simulation Engine (Ray) with ``num-clients`` SuperNodes.
 
@@ -124,6 +129,8 @@ def simulate(
     NODE_KEYS`); its privacy ledger lives in ``<output-dir>/client-ledgers`` unless
     ``node_config`` names a ``state-dir``: a simulated run stands for a new federation, so
     its simulated clients start with empty ledgers (a real node keeps one ledger for life).
+    ``verbose`` shows Flower's and Ray's own log lines (default: the app's lines and
+    warnings only, :mod:`qflower.quiet`).
     """
     from flwr.simulation import run_simulation
 
@@ -154,16 +161,23 @@ def simulate(
     )
     client_app = build_client_app(nodes)
     cpus = num_cpus or os.cpu_count() or 1
+    init_args: dict[str, Any] = {"num_cpus": cpus, "include_dashboard": False}
+    if not verbose:
+        # Ray's own log level, and no copies of every actor's log lines in this terminal
+        # (a client's error still reaches the server as an error reply and is reported)
+        init_args.update(logging_level="WARNING", log_to_driver=False)
     backend_config = {
         "client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0},
-        "init_args": {"num_cpus": cpus, "include_dashboard": False},
+        "init_args": init_args,
     }
+    quiet_flower(verbose)
     try:
         run_simulation(
             server_app=build_server_app(overrides),
             client_app=client_app,
             num_supernodes=config.num_clients,
             backend_config=backend_config,
+            verbose_logging=verbose,
         )
     finally:
         import ray

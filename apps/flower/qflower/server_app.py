@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from flwr.app import ConfigRecord, Context
+from flwr.app import ConfigRecord, Context, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from qfed.errors import InvalidConfig
@@ -74,8 +74,12 @@ def run_server(
     overrides: Mapping[str, Any] | None = None,
     *,
     echo: Callable[[str], None] | None = None,
+    context: Context | None = None,
 ) -> dict[str, Any]:
-    """Run the whole federation on ``grid``; returns the run report (also written to disk)."""
+    """Run the whole federation on ``grid``; returns the run report (also written to disk).
+
+    ``context`` (the ServerApp's) is needed by the secure-aggregation workflow only.
+    """
     started = time.perf_counter()
     # opacus calls logging.basicConfig() on import, so every flwr line (flwr has its own
     # console handler) would print twice through the root logger
@@ -101,7 +105,20 @@ def run_server(
         f"output in {out_dir}"
     )
     say(f"guarantee: {guarantee_text(config)}")
-    if remaining > 0:
+    if remaining > 0 and app.secure_aggregation:
+        from qflower.secure_aggregation import run_secure_rounds
+
+        say("secure aggregation: Flower SecAgg+ (the server sees only each round's sum)")
+        strategy.central_evaluate(0, None)
+        run_secure_rounds(
+            grid,
+            context
+            or Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+            strategy,
+            rounds=remaining,
+            echo=say,
+        )
+    elif remaining > 0:
         strategy.start(
             grid=grid,
             initial_arrays=state_to_arrays(server.global_state),
@@ -144,7 +161,7 @@ def build_server_app(overrides: Mapping[str, Any] | None = None) -> ServerApp:
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid, dict(context.run_config), fixed)
+        run_server(grid, dict(context.run_config), fixed, context=context)
 
     return server_app
 

@@ -22,7 +22,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -288,11 +288,16 @@ def client_round(
             return ClientRoundResult(
                 model.trainable_state(), report, ledger, _metrics(c, ledger, report, None)
             )
+    settings = c.train_settings
+    if c.logit_adjust:
+        prior = _label_prior(c, ledger, data.label_counts())
+        if prior is not None:
+            settings = replace(settings, class_prior=prior)
     report = train_local(
         model,
         data.texts,
         data.labels,
-        c.train_settings,
+        settings,
         accountant=accountant,
         public_size=public_size,
         source=source,
@@ -312,6 +317,24 @@ def client_round(
         ledger=ledger,
         metrics=_metrics(c, ledger, report, accountant),
     )
+
+
+def _label_prior(
+    config: FedConfig, ledger: ClientLedger, exact_counts: np.ndarray
+) -> tuple[float, ...] | None:
+    """The label prior a client may train against, or None when it has no public one.
+
+    Under dp=sample only the released noisy histogram may shape the loss (the loss of one
+    example must not depend on the others' labels); it is smoothed by +1 and floored at 1.
+    Under dp=client/none the exact counts (the update as a whole is what is protected).
+    """
+    if config.dp == "sample":
+        if ledger.counts is None:
+            return None
+        counts = np.asarray(ledger.counts, dtype=np.float64)
+    else:
+        counts = np.asarray(exact_counts, dtype=np.float64)
+    return tuple(float(v) for v in np.maximum(counts, 0.0) + 1.0)
 
 
 def _metrics(

@@ -95,6 +95,8 @@ class FederatedServer:
         self.clients: dict[int, ClientRecord] = {}
         self.history: list[dict] = []
         self.client_dp: ClientLevelDP | None = None
+        # FedAvgM's momentum buffer of the averaged update (empty until the first round)
+        self.velocity: dict[str, np.ndarray] = {}
         # the server's own privacy randomness (client-level noise, Poisson client sampling)
         self.source: RandomSource = (
             SeededRandom(np.random.default_rng([c.seed, 7919]))
@@ -205,26 +207,64 @@ class FederatedServer:
 
     # ------------------------------------------------------------------ rounds
 
-    def aggregate(self, replies: Sequence[ClientReply]) -> dict[str, np.ndarray]:
-        """New global tensors from the replies that trained (zero-example replies skipped)."""
+    def aggregate(
+        self,
+        replies: Sequence[ClientReply],
+        *,
+        aggregated_update: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """New global tensors from the replies that trained (zero-example replies skipped).
+
+        ``aggregated_update``: the weighted mean of the updates, computed elsewhere (secure
+        aggregation: the server never sees one client's tensors, and the replies carry only
+        their metrics). Only FedAvg without server-side clipping can take it.
+        """
         for reply in replies:
             self.update_client(reply.client_id, reply.metrics)
         trained = [r for r in replies if int(r.metrics.get("num_examples", 0)) > 0]
         states = [dict(r.state) for r in trained]
-        if self.client_dp is not None:
+        c = self.task.config
+        if aggregated_update is not None:
+            if self.client_dp is not None or c.aggregation != "fedavg":
+                raise InvalidConfig(
+                    "a securely aggregated update needs aggregation='fedavg' and dp other "
+                    "than 'client' (both need every update in clear)"
+                )
+            averaged = {
+                k: np.asarray(v, np.float32) + np.asarray(aggregated_update[k], np.float32)
+                for k, v in self.global_state.items()
+            }
+        elif self.client_dp is not None:
             # an empty round (nobody drawn, nobody replied) still releases its noise: the
             # accountant counts every round, and an unchanged model would give that away
-            self.global_state = self.client_dp.aggregate(self.global_state, states, self.source)
+            averaged = self.client_dp.aggregate(self.global_state, states, self.source)
         elif not trained:
             log.warning("round %d: no client trained; the global model is unchanged", self.round)
             return self.global_state
         else:
             weights = [float(r.metrics["num_examples"]) for r in trained]
-            c = self.task.config
-            self.global_state = aggregate(
+            averaged = aggregate(
                 states, weights, method=c.aggregation, trim_fraction=c.trim_fraction
             )
+        self.global_state = self._server_step(averaged)
         return self.global_state
+
+    def _server_step(self, averaged: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """FedAvgM: move by server_lr x (momentum buffer + this round's averaged update).
+
+        Post-processing of the aggregate, so it costs no privacy under either DP mode.
+        """
+        c = self.task.config
+        if c.server_momentum == 0 and c.server_lr == 1:
+            return {k: np.asarray(v, dtype=np.float32) for k, v in averaged.items()}
+        out = {}
+        for name, value in averaged.items():
+            old = self.global_state[name]
+            update = np.asarray(value, dtype=np.float32) - old
+            buffer = c.server_momentum * self.velocity.get(name, 0.0) + update
+            self.velocity[name] = buffer.astype(np.float32)
+            out[name] = (old + c.server_lr * buffer).astype(np.float32)
+        return out
 
     def evaluate(self) -> EvalReport:
         """Accuracy and loss of the global tensors on the central held-out test set."""
@@ -254,13 +294,18 @@ class FederatedServer:
         *,
         failed: Sequence[int] = (),
         started: float | None = None,
+        aggregated_update: Mapping[str, np.ndarray] | None = None,
     ) -> dict:
         """Aggregate, evaluate and record one round; returns the round's history row."""
         self.round += 1
         for cid in failed:
             self.record_failure(cid)
         sent = payload_bytes(self.global_state) * len(selection.selected)
-        self.aggregate(replies)
+        if aggregated_update is not None and not any(
+            int(r.metrics.get("num_examples", 0)) > 0 for r in replies
+        ):
+            aggregated_update = None  # nobody trained: nothing to add
+        self.aggregate(replies, aggregated_update=aggregated_update)
         report = self.evaluate()
         received = sum(payload_bytes(r.state) for r in replies)
         spent = [int(r.client_id) for r in replies if r.metrics.get("budget_exhausted")]
@@ -325,6 +370,7 @@ class FederatedServer:
             "clients": {str(k): v.as_dict() for k, v in self.clients.items()},
             "history": self.history,
             "client_dp": None if self.client_dp is None else self.client_dp.state_dict(),
+            "velocity": {k: v.tolist() for k, v in self.velocity.items()},
         }
 
     def load_state_dict(self, state: Mapping, global_state: Mapping[str, np.ndarray]) -> None:
@@ -336,3 +382,6 @@ class FederatedServer:
         self.history = list(state.get("history", []))
         if state.get("client_dp") is not None:
             self.client_dp = ClientLevelDP.from_state_dict(state["client_dp"])
+        self.velocity = {
+            k: np.asarray(v, dtype=np.float32) for k, v in state.get("velocity", {}).items()
+        }

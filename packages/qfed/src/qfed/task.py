@@ -66,6 +66,9 @@ class FedConfig:
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9) on the noisy DP gradient
     max_length: int = 64
     max_steps_per_round: int | None = None
+    # train each client with logit adjustment by its own label prior (against label skew);
+    # under dp=sample the prior is the client's released noisy histogram (post-processing)
+    logit_adjust: bool = False
     # privacy
     dp: str = "sample"  # "sample" (DP-SGD per client), "client" (server-side), "none"
     epsilon: float = 8.0
@@ -85,6 +88,10 @@ class FedConfig:
     selection: str = "qubo"
     aggregation: str = "fedavg"
     trim_fraction: float = 0.1
+    # FedAvgM (Hsu et al. 2019): the server applies server_lr x its momentum buffer of the
+    # averaged update; 0 momentum and lr 1 are plain FedAvg
+    server_momentum: float = 0.0
+    server_lr: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,7 +122,17 @@ class FedConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InvalidConfig(f"{name} must be >= 1 or unset, got {value}")
-        for name in ("insecure_seeded_noise", "allow_unprotected_selection", "ffa"):
+        if not (isinstance(self.server_momentum, int | float) and 0 <= self.server_momentum < 1):
+            raise InvalidConfig(
+                f"server_momentum must be in [0, 1), e.g. 0.9; got {self.server_momentum!r}"
+            )
+        if not (
+            isinstance(self.server_lr, int | float)
+            and math.isfinite(self.server_lr)
+            and self.server_lr > 0
+        ):
+            raise InvalidConfig(f"server_lr must be a positive number, got {self.server_lr!r}")
+        for name in ("insecure_seeded_noise", "allow_unprotected_selection", "ffa", "logit_adjust"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidConfig(
                     f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}"

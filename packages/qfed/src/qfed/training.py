@@ -45,6 +45,10 @@ class TrainSettings:
     max_steps: int | None = None  # cap per round (None: full epochs)
     # run the frozen layers below the adapters once per example (qfed.prefix_cache)
     cache_prefix: bool = True
+    # logit adjustment against label skew (balanced softmax, as FedLC / Menon et al. 2021):
+    # the training loss sees logits + log(prior) so a client learns p(x|y), not its own p(y).
+    # The prior must be public: under DP it is the client's released noisy histogram.
+    class_prior: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -59,6 +63,13 @@ class TrainSettings:
             raise InvalidConfig(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidConfig(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.class_prior is not None:
+            prior = tuple(float(v) for v in self.class_prior)
+            if not prior or not all(math.isfinite(v) and v > 0 for v in prior):
+                raise InvalidConfig(
+                    f"class_prior must be positive finite numbers, got {self.class_prior!r}"
+                )
+            object.__setattr__(self, "class_prior", prior)
 
 
 @dataclass(frozen=True)
@@ -180,7 +191,9 @@ def train_local(
             generator=torch.Generator().manual_seed(seed),
         )
         batches = _epochs(loader, planned)
-        steps, loss_sum, examples = _run_steps(model, optimizer, batches, planned, progress)
+        steps, loss_sum, examples = _run_steps(
+            model, optimizer, batches, planned, progress, _log_prior(settings, model)
+        )
         model.module.eval()
         return TrainReport(
             num_examples=len(dataset),
@@ -241,7 +254,9 @@ def train_local(
     try:
         with quiet_opacus():
             batches = _poisson_batches(dataset, rate, allowed, source)
-            steps, loss_sum, examples = _run_steps(model, dp_optimizer, batches, allowed, progress)
+            steps, loss_sum, examples = _run_steps(
+                model, dp_optimizer, batches, allowed, progress, _log_prior(settings, model)
+            )
     finally:
         hooks.cleanup()
         model.module.eval()
@@ -287,12 +302,25 @@ def _poisson_batches(
         yield tuple(t[index] for t in dataset.tensors)
 
 
+def _log_prior(settings: TrainSettings, model: LoraModel) -> torch.Tensor | None:
+    if settings.class_prior is None:
+        return None
+    if len(settings.class_prior) != model.num_labels:
+        raise InvalidConfig(
+            f"class_prior has {len(settings.class_prior)} entries but the model has "
+            f"{model.num_labels} labels"
+        )
+    prior = torch.tensor(settings.class_prior, dtype=torch.float32)
+    return torch.log(prior / prior.sum())
+
+
 def _run_steps(
     model: LoraModel,
     optimizer: torch.optim.Optimizer,
     batches: Iterable[tuple | None],
     total: int,
     progress: Callable[[int, int, float], None] | None,
+    log_prior: torch.Tensor | None = None,
 ) -> tuple[int, float, int]:
     steps, loss_sum, examples = 0, 0.0, 0
     for batch in batches:
@@ -308,6 +336,9 @@ def _run_steps(
         ids, mask = _trim(ids, mask)
         optimizer.zero_grad(set_to_none=True)
         logits = _logits(model, ids, mask)
+        if log_prior is not None:
+            # a fixed public offset: each example's loss still depends on that example only
+            logits = logits + log_prior
         loss = torch.nn.functional.cross_entropy(logits, y)
         loss.backward()
         optimizer.step()
