@@ -147,5 +147,5 @@ def test_settings_secure_aggregation_cannot_serve_are_refused(extra, needle):
 
 def test_an_update_outside_the_clipping_range_is_an_error_not_clipped():
     old = {"w": np.zeros(3, np.float32)}
-    with pytest.raises(InvalidConfig, match="secagg-clipping-range=0.5"):
+    with pytest.raises(InvalidConfig, match=r"secagg-clipping-range=0\.5"):
         secure_module.update_to_send({"w": np.array([0.1, -0.7, 0.0])}, old, 0.5)
