@@ -303,3 +303,63 @@ def test_live_submission_to_ionq_simulator() -> None:
     ss = get_solver("azure").sample(bqm, target="ionq.simulator", shots=100, seed=0, **FAST)
     assert_sampleset_matches(ss, bqm)
     assert ss.info["job_id"]
+
+
+# -- error mitigation on Azure targets ------------------------------------------------------
+def test_mitigation_refused_on_an_ideal_simulator_before_submission() -> None:
+    from qcore.errors import MitigationUnsupported
+
+    fake = FakeAzureBackend()
+    with pytest.raises(
+        MitigationUnsupported, match=r"mitigation: 'zne' on target 'ionq\.simulator'"
+    ):
+        AzureQuantumSolver(backend=fake).sample(
+            random_bqm(4, "SPIN", seed=1), mitigation="zne", **FAST
+        )
+    assert fake.calls == 0
+
+
+def test_mitigated_submission_runs_every_circuit_and_reports_each_estimate() -> None:
+    bqm = random_bqm(4, "SPIN", seed=2)
+    fake = FakeAzureBackend(name="quantinuum.sim.h2-1e")  # a noisy emulator (here: ideal stand-in)
+    ss = AzureQuantumSolver(backend=fake).sample(
+        bqm,
+        mitigation="readout+zne",
+        shots=400,
+        readout_shots=200,
+        max_cost_usd=None,
+        seed=3,
+        **FAST,
+    )
+    info = ss.info
+    assert fake.calls == 5  # QAOA, folded x3 and x5, two calibration circuits
+    assert set(info["expectation_by_mitigation"]) == {"none", "readout", "zne", "readout+zne"}
+    assert info["mitigation_shots"] == 2 * 400 + 200
+    assert info["cost_estimate"]["circuits"] == 5 and info["cost_estimate"]["shots"] == 1400
+    # the stand-in is ideal: the calibration finds no readout error, so readout changes nothing
+    by = info["expectation_by_mitigation"]
+    assert by["readout"] == pytest.approx(by["none"])
+    assert 0.0 <= info["approximation_ratio"] <= 1.0
+    assert_sampleset_matches(ss, bqm)
+
+
+def test_mitigation_circuits_priced_before_submission() -> None:
+    bqm = random_bqm(5, "SPIN", seed=4)
+    circuit = prepare_circuit(bqm, np.array([0.3]), np.array([-0.3]), None, ionq_backend().target)
+    plain = azure_module.plan_cost("ionq.qpu.aria-1", [("qaoa", circuit, 500)])
+    from qcore.solvers.mitigation import fold_two_qubit_gates
+
+    folded = fold_two_qubit_gates(circuit, 3.0, np.random.default_rng(0))
+    plan = [("qaoa", circuit, 500), ("zne x3", folded, 500)]
+    plan += azure_module.readout_circuits(circuit, 5, 500)
+    mitigated = azure_module.plan_cost("ionq.qpu.aria-1", plan)
+    assert mitigated.circuits == 4 and mitigated.mitigation_shots == 1500
+    # each circuit is its own IonQ program, with its own minimum charge
+    assert mitigated.mitigation_usd >= 3 * azure_module.IONQ_QPU_MIN_USD
+    assert mitigated.usd == pytest.approx(plain.usd + mitigated.mitigation_usd)
+    fake = FakeAzureBackend(name="ionq.qpu.aria-1")
+    with pytest.raises(SolverUnavailable, match=r"in 5 circuit\(s\)"):
+        AzureQuantumSolver(backend=fake).sample(
+            bqm, mitigation="readout+zne", max_cost_usd=400.0, seed=0, **FAST
+        )
+    assert fake.calls == 0

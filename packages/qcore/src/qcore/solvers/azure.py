@@ -33,10 +33,17 @@ from typing import Any, ClassVar
 import dimod
 import numpy as np
 
-from qcore.errors import InvalidProblem, ProblemTooLarge, SolverTimeout, SolverUnavailable
+from qcore.errors import (
+    InvalidProblem,
+    MitigationUnsupported,
+    ProblemTooLarge,
+    SolverTimeout,
+    SolverUnavailable,
+)
 from qcore.solvers.base import (
     Deadline,
     QcoreSampler,
+    check_choice,
     check_mapping,
     check_positive_int,
     check_real,
@@ -85,6 +92,10 @@ class CostEstimate:
     usd: float | None
     hqc: float | None  # Quantinuum H-system quantum credits, when the target uses them
     note: str
+    # a mitigated submission: every circuit (QAOA, folded copies, calibration) is a job
+    circuits: int = 1
+    mitigation_shots: int = 0
+    mitigation_usd: float | None = 0.0
 
 
 def is_simulator(target: str) -> bool:
@@ -116,6 +127,42 @@ def estimate_cost(target: str, circuit: Any, shots: int) -> CostEstimate:
     else:
         usd, note = None, "no offline price for this target; pass max_cost_usd=None to submit"
     return CostEstimate(target, shots, n1, n2, nm, usd, hqc, note)
+
+
+def noiseless_target(target: str) -> bool:
+    """Ideal simulators and syntax checkers: nothing there for mitigation to correct."""
+    return (
+        target in ("ionq.simulator",)
+        or "qvm" in target
+        or "syntax" in target
+        or (".sim." in target and target.endswith("sc"))
+    )
+
+
+def plan_cost(target: str, plan: list[tuple[str, Any, int]]) -> CostEstimate:
+    """The cost of submitting every circuit of ``plan`` (``(role, circuit, shots)``; the first
+    is the QAOA circuit itself): one job each, so a per-program minimum applies to each."""
+    parts = [estimate_cost(target, qc, k) for _, qc, k in plan]
+    main, extra = parts[0], parts[1:]
+    usd = None if any(c.usd is None for c in parts) else sum(float(c.usd) for c in parts)
+    hqc = None if main.hqc is None else sum(float(c.hqc or 0.0) for c in parts)
+    extra_usd = None if any(c.usd is None for c in extra) else sum(float(c.usd) for c in extra)
+    note = main.note
+    if extra:
+        note += f"; {len(extra)} more circuits for mitigation, each its own job"
+    return CostEstimate(
+        target=target,
+        shots=sum(c.shots for c in parts),
+        one_qubit_gates=main.one_qubit_gates,
+        two_qubit_gates=main.two_qubit_gates,
+        measurements=main.measurements,
+        usd=usd,
+        hqc=hqc,
+        note=note,
+        circuits=len(parts),
+        mitigation_shots=sum(c.shots for c in extra),
+        mitigation_usd=extra_usd,
+    )
 
 
 def classify_error(exc: BaseException) -> str:
@@ -198,12 +245,35 @@ def prepare_circuit(
         return transpile(bound, target=target, optimization_level=1)
 
 
+def readout_circuits(circuit: Any, n: int, shots: int) -> list[tuple[str, Any, int]]:
+    """The two readout-calibration circuits (all ``|0>``, all ``|1>``) on the qubits that
+    ``circuit`` (transpiled) measures into classical bits ``0..n-1``."""
+    from qiskit import QuantumCircuit
+
+    measured = [0] * n
+    for ins in circuit.data:
+        if ins.operation.name == "measure":
+            measured[circuit.find_bit(ins.clbits[0]).index] = circuit.find_bit(ins.qubits[0]).index
+    out = []
+    for flip in (False, True):
+        qc = QuantumCircuit(circuit.num_qubits, n, name=f"readout_cal_{int(flip)}")
+        for i, q in enumerate(measured):
+            if flip:
+                qc.x(q)
+            qc.measure(q, i)
+        out.append((f"readout calibration |{int(flip)}>", qc, shots))
+    return out
+
+
 class AzureQuantumSolver(QcoreSampler):
     """QAOA whose final sampling runs on an Azure Quantum target (``target``, default
     ``ionq.simulator``). Parameters: ``target``, ``shots`` (500), ``p`` (1), ``max_shots``
     (10000), ``max_cost_usd`` (0.0: only free targets; None: no cost limit), ``retries`` (4),
     ``qaoa_params`` (dict for the local angle optimisation, e.g. ``{"maxiter": 50}``),
-    ``warm_start`` (as for ``qaoa``), ``max_qubits`` (20).
+    ``warm_start`` (as for ``qaoa``), ``max_qubits`` (20), ``mitigation`` ("none" | "readout" |
+    "zne" | "readout+zne": extra calibration and folded circuits, priced before submission;
+    refused on ideal simulators), ``readout_shots`` (1000), ``zne_scale_factors`` ((1, 3, 5)),
+    ``zne_extrapolation`` ("richardson" | "linear").
 
     ``backend`` (constructor) injects a ready Qiskit-style backend (tests, custom providers);
     without it the backend comes from an ``AzureQuantumProvider`` built from the environment.
@@ -221,6 +291,10 @@ class AzureQuantumSolver(QcoreSampler):
         "qaoa_params": [],
         "warm_start": [],
         "max_qubits": [],
+        "mitigation": [],
+        "readout_shots": [],
+        "zne_scale_factors": [],
+        "zne_extrapolation": [],
     }
 
     def __init__(self, backend: Any = None, *, sleep: Callable[[float], None] | None = None):
@@ -353,9 +427,30 @@ class AzureQuantumSolver(QcoreSampler):
             params["qaoa_params"] = QAOASolver().check_values(qaoa_params)
         except InvalidProblem as exc:
             raise type(exc)(f"qaoa_params: {exc}") from None
+        from qcore.solvers.mitigation import EXTRAPOLATIONS, MITIGATIONS, check_scale_factors
+
+        check_choice("mitigation", params.get("mitigation", "none"), MITIGATIONS)
+        if "zne_extrapolation" in params:
+            check_choice("zne_extrapolation", params["zne_extrapolation"], EXTRAPOLATIONS)
+        if "readout_shots" in params:
+            params["readout_shots"] = check_positive_int("readout_shots", params["readout_shots"])
+        if "zne_scale_factors" in params:
+            params["zne_scale_factors"] = check_scale_factors(params["zne_scale_factors"])
         if params.get("warm_start") is not None:
             QAOASolver().check_values({"warm_start": params["warm_start"]})
         return params
+
+    def _submit(
+        self, backend: Any, qc: Any, shots: int, retries: int, deadline: Deadline, target: str
+    ) -> Any:
+        def submit() -> Any:
+            with _quiet_third_party():
+                return backend.run(qc, shots=shots)
+
+        try:
+            return self._retrying(retries, deadline)(submit)
+        except Exception as exc:
+            raise self._unavailable(exc, "submission", target) from exc
 
     # -- the solve ------------------------------------------------------------------------
     def _sample(
@@ -371,6 +466,10 @@ class AzureQuantumSolver(QcoreSampler):
         qaoa_params: dict[str, Any] | None = None,
         warm_start: object = None,
         max_qubits: int = 20,
+        mitigation: str = "none",
+        readout_shots: int = 1000,
+        zne_scale_factors: tuple[float, ...] = (1.0, 3.0, 5.0),
+        zne_extrapolation: str = "richardson",
         seed: int | None = None,
         time_limit: float | None = None,
     ) -> dimod.SampleSet:
@@ -400,50 +499,91 @@ class AzureQuantumSolver(QcoreSampler):
             thetas = opt.info["warm_start"].get("thetas")
             thetas = None if thetas is None else np.asarray(thetas)
 
-        # 2. bound circuit in the target's gate set, 3. cost and shots check
+        # 2. bound circuit in the target's gate set (plus mitigation circuits), 3. cost check
+        from qcore.solvers.mitigation import (
+            ReadoutCalibration,
+            extrapolate,
+            fold_two_qubit_gates,
+            hamiltonian_expectation,
+            mitigation_parts,
+        )
+        from qcore.solvers.qaoa_aer import counts_to_rows
+
         circuit = prepare_circuit(bqm, gammas, betas, thetas, self._target_of(backend))
         target_name = str(getattr(backend, "name", target))
-        cost = estimate_cost(target_name, circuit, shots)
+        readout, zne = mitigation_parts(mitigation)
+        if mitigation != "none" and noiseless_target(target_name):
+            raise MitigationUnsupported(
+                f"mitigation: {mitigation!r} on target {target_name!r}, an ideal simulator: "
+                "there is no error to mitigate; use a QPU or a noisy emulator, or "
+                "mitigation='none'."
+            )
+        plan: list[tuple[str, Any, int]] = [("qaoa", circuit, shots)]
+        scales = tuple(zne_scale_factors) if zne else (1.0,)
+        fold_rng = np.random.default_rng(int(rng.integers(0, 2**31 - 1)))
+        for scale in scales[1:]:
+            plan.append((f"zne x{scale:g}", fold_two_qubit_gates(circuit, scale, fold_rng), shots))
+        if readout:
+            plan += readout_circuits(circuit, n, max(readout_shots // 2, 1))
+        cost = plan_cost(target_name, plan)
+        if cost.shots > max_shots:
+            raise InvalidProblem(
+                f"shots: {cost.shots} in all ({cost.mitigation_shots} for mitigation={mitigation!r}"
+                f") exceeds max_shots={max_shots}; lower shots or readout_shots, or raise "
+                "max_shots."
+            )
         if max_cost_usd is not None and (cost.usd is None or cost.usd > max_cost_usd):
             priced = "cannot be priced offline" if cost.usd is None else f"~${cost.usd:.2f}"
             raise SolverUnavailable(
-                f"Azure Quantum submission to {target_name!r} refused: {shots} shots "
-                f"{priced} exceeds max_cost_usd={max_cost_usd} ({cost.note}).",
+                f"Azure Quantum submission to {target_name!r} refused: {cost.shots} shots in "
+                f"{cost.circuits} circuit(s) {priced} exceeds max_cost_usd={max_cost_usd} "
+                f"({cost.note}).",
                 extra=EXTRA,
             )
 
-        # 4. submit with retries, wait within the budget, decode the counts
-        def submit() -> Any:
-            with _quiet_third_party():
-                return backend.run(circuit, shots=shots)
-
-        try:
-            job = self._retrying(retries, deadline)(submit)
-        except Exception as exc:
-            raise self._unavailable(exc, "submission", target_name) from exc
-        try:
-            with _quiet_third_party():
-                result = self._wait(job, deadline, target_name)
-                counts = result.get_counts()
-        except (SolverTimeout, SolverUnavailable):
-            raise
-        except Exception as exc:
-            raise self._unavailable(exc, "result retrieval", target_name) from exc
-        from qcore.solvers.qaoa_aer import counts_to_rows
+        # 4. submit each circuit with retries, wait within the budget, decode the counts
+        results: list[tuple[np.ndarray, np.ndarray]] = []
+        job_ids: list[str] = []
+        for _role, qc, k in plan:
+            job = self._submit(backend, qc, k, retries, deadline, target_name)
+            job_ids.append(str(job.id()))
+            try:
+                with _quiet_third_party():
+                    result = self._wait(job, deadline, target_name)
+                    counts = result.get_counts()
+            except (SolverTimeout, SolverUnavailable):
+                raise
+            except Exception as exc:
+                raise self._unavailable(exc, "result retrieval", target_name) from exc
+            results.append(counts_to_rows(dict(counts), n))
 
         ham = cost_hamiltonian(bqm)
-        rows, freq = counts_to_rows(dict(counts), n)
+        rows, freq = results[0]
         if freq.sum() == 0:
             raise SolverUnavailable(f"Azure Quantum job on {target_name!r} returned no counts.")
         samples = ham.bits_to_samples(rows)
         sampleset = dimod.SampleSet.from_samples_bqm(
             (samples, ham.variables), bqm, num_occurrences=freq
         )
+        raw = [hamiltonian_expectation(ham, r, c) for r, c in results[: len(scales)]]
+        by = {"none": raw[0]}
+        calibration = None
+        if readout:
+            calibration = ReadoutCalibration.from_counts(results[-2], results[-1])
+            corrected = [calibration.expectation(ham, r, c) for r, c in results[: len(scales)]]
+            by["readout"] = corrected[0]
+        if zne:
+            by["zne"] = extrapolate(scales, raw, zne_extrapolation)
+            if readout:
+                by["readout+zne"] = extrapolate(scales, corrected, zne_extrapolation)
+        from qcore.solvers.qaoa import approximation_ratio
+
         sampleset.info.update(
             {
                 "solver": self.name,
                 "target": target_name,
-                "job_id": str(job.id()),
+                "job_id": job_ids[0],
+                "job_ids": job_ids,
                 "simulated": is_simulator(target_name),
                 "note": (
                     f"angles optimised by local simulation ({opt.info['backend']}); "
@@ -453,6 +593,15 @@ class AzureQuantumSolver(QcoreSampler):
                 "gammas": [float(v) for v in gammas],
                 "betas": [float(v) for v in betas],
                 "local_expectation": opt.info["expectation"],
+                "expectation_noiseless": opt.info["expectation"]
+                if opt.info.get("expectation_mode") == "exact"
+                else None,
+                "expectation_unmitigated": float(raw[0]),
+                "expectation_mitigated": float(by[mitigation]),
+                "expectation_by_mitigation": {k: float(v) for k, v in by.items()},
+                "mitigation": mitigation,
+                "mitigation_shots": cost.mitigation_shots,
+                "approximation_ratio": approximation_ratio(ham, float(sampleset.first.energy)),
                 "shots": shots,
                 "cost_estimate": asdict(cost),
                 "proven_optimal": False,
