@@ -40,6 +40,13 @@ def test_wishart_planted_state_is_a_ground_state():
     assert inst.bqm.num_interactions == 12 * 11 // 2 and not any(inst.bqm.linear.values())
 
 
+def test_wishart_planted_state_is_not_a_seeded_solver_s_first_draw():
+    inst = wishart(50, 0.75, seed=4)
+    first = np.random.default_rng(4).choice(np.array([-1, 1], dtype=np.int8), size=50)
+    planted = np.array([inst.ground_state[i] for i in range(50)])
+    assert abs(int(first @ planted)) < 30
+
+
 def test_wishart_is_seeded():
     a, b = wishart(20, 0.75, seed=5), wishart(20, 0.75, seed=5)
     assert a.bqm == b.bqm and a.ground_state == b.ground_state

@@ -31,6 +31,8 @@ from qcore.solvers.base import check_positive_int, check_real, check_seed
 
 __all__ = ["PlantedInstance", "wishart"]
 
+_SALT = 0x57495348  # "WISH"
+
 
 @dataclass(frozen=True)
 class PlantedInstance:
@@ -57,7 +59,10 @@ def wishart(n: int, alpha: float, seed: int | None = None) -> PlantedInstance:
         raise InvalidProblem(f"n: {n}; a spin glass needs at least 2 spins.")
     alpha = check_real("alpha", alpha, low=0, high=64, low_open=True, hint=" (e.g. 0.75)")
     m = max(1, round(alpha * n))
-    rng = np.random.default_rng(check_seed(seed))
+    # a salted stream: a solver seeded with the same integer must not draw the planted state
+    # as its first random state (numpy's default_rng(seed) streams would coincide)
+    seed = check_seed(seed)
+    rng = np.random.default_rng(None if seed is None else [seed, _SALT])
     planted = rng.choice(np.array([-1, 1], dtype=np.int64), size=n)
     w = rng.standard_normal((n, m))
     # project every column orthogonal to the planted state: W^T t = 0
