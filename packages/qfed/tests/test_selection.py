@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -225,8 +226,8 @@ def test_seeds_reproduce() -> None:
 def test_fairness_privacy_and_time_break_ties_between_identical_clients() -> None:
     counts = np.array([10, 10, 10])
     profiles = [
-        ClientProfile("often", 30, counts, times_selected=9),
-        ClientProfile("rarely", 30, counts, times_selected=0),
+        ClientProfile("often", 30, counts, times_selected=9, rounds_waiting=0),
+        ClientProfile("rarely", 30, counts, times_selected=0, rounds_waiting=3),
         ClientProfile("poor", 30, counts, epsilon_spent=9.0, epsilon_budget=10.0),
         ClientProfile("rich", 30, counts, epsilon_spent=0.0, epsilon_budget=10.0),
         ClientProfile("slow", 30, counts, round_time_s=50.0),
@@ -237,6 +238,31 @@ def test_fairness_privacy_and_time_break_ties_between_identical_clients() -> Non
         chosen = [p for p in profiles if p.client_id in (loser, winner)]
         s = select_clients(chosen, 1, method="qubo", solver="exact")
         assert s.selected == [winner]
+
+
+def test_a_waiting_client_is_picked_over_a_larger_one_once_it_has_waited_long_enough() -> None:
+    # 6 clients, 2 per round: the fair rotation period is 3 rounds. The small client loses to
+    # the big ones while fresh and wins once it has waited two periods.
+    counts = np.array([10, 10, 10])
+    big = [ClientProfile(f"big{i}", 300, counts * 10) for i in range(5)]
+    for wait, expected in ((0, False), (6, True)):
+        small = ClientProfile("small", 30, counts, rounds_waiting=wait)
+        s = select_clients([*big, small], 2, method="qubo", solver="exact")
+        assert ("small" in s.selected) is expected, (wait, s.selected)
+
+
+def test_qubo_selection_reaches_every_client_within_two_rotation_periods() -> None:
+    profiles = population(10)
+    current = list(profiles)
+    waits: dict = {p.client_id: 0 for p in profiles}
+    longest = 0
+    for rnd in range(12):
+        s = select_clients(current, 3, method="qubo", solver="exact", seed=rnd)
+        for cid in waits:
+            waits[cid] = 0 if cid in s.selected else waits[cid] + 1
+            longest = max(longest, waits[cid])
+        current = [dataclasses.replace(p, rounds_waiting=waits[p.client_id]) for p in current]
+    assert longest <= 2 * math.ceil(10 / 3)
 
 
 def test_weights_change_the_trade_off() -> None:

@@ -15,7 +15,8 @@ Among the ``n`` eligible clients, with ``k`` the number to pick (``min(k, n)``),
     F(S) = (1/k) * sum_{i in S} r_i  -  w_balance * B(S)  -  w_redundancy * R(S)
 
     r_i  = w_size * n_i / max_j n_j          data size (normalised)
-         + w_fairness / (1 + t_i)             t_i = times_selected: nobody starves
+         + w_fairness * a_i * k / n            a_i = rounds_waiting: grows every round a
+                                              client waits, so nobody starves
          + w_privacy * (e_i - eps) / E_i      budget fraction left after the round (inf: 1)
          - w_time * tau_i / max_j tau_j       round time (unknown: median of the known ones)
 
@@ -131,6 +132,8 @@ class ClientProfile:
     available: bool = True
     round_time_s: float | None = None
     times_selected: int = 0
+    #: rounds since this client last took part (or since the run began): the fairness term
+    rounds_waiting: int = 0
 
     def __post_init__(self) -> None:
         cid = self.client_id
@@ -180,6 +183,7 @@ class ClientProfile:
                 self, "round_time_s", _non_negative(self.round_time_s, f"round_time_s ({where})")
             )
         _integer(self.times_selected, f"times_selected ({where})", 0)
+        _integer(self.rounds_waiting, f"rounds_waiting ({where})", 0)
 
     @property
     def epsilon_remaining(self) -> float:
@@ -201,7 +205,9 @@ class SelectionWeights:
     balance: float = 4.0  # label balance / coverage of the union (B)
     redundancy: float = 0.25  # mean pairwise cosine similarity of label distributions (R)
     time: float = 0.25  # round time, tau_i / max tau
-    fairness: float = 0.1  # 1 / (1 + times_selected)
+    # rounds waited, in units of the fair rotation period n/k: a client that waited two
+    # periods gains 2 x fairness in reward, more than the whole size term (at most 1)
+    fairness: float = 1.0
     privacy: float = 0.1  # budget fraction left after the round
 
     def __post_init__(self) -> None:
@@ -374,7 +380,9 @@ def _build_model(
 
     # per-client reward r_i (module docstring), each part in [0, 1]
     size = sizes / sizes.max() if n and sizes.max() > 0 else np.zeros(n)
-    fair = np.array([1.0 / (1.0 + p.times_selected) for p in eligible])
+    # the wait in units of the rotation period n/k of a perfectly fair schedule
+    period = max(len(all_profiles), 1) / max(k, 1)
+    fair = np.array([p.rounds_waiting / period for p in eligible])
     privacy = np.array(
         [
             1.0
@@ -668,7 +676,8 @@ def compare_selection_methods(
 ) -> dict[str, dict[str, float]]:
     """Run each method for ``rounds`` rounds (no training) and summarise what it picked.
 
-    Between rounds each method's own ``times_selected`` and ``epsilon_spent`` are updated,
+    Between rounds each method's own ``times_selected``, ``rounds_waiting`` and
+    ``epsilon_spent`` are updated,
     so fairness and budgets evolve as they would. Per method: mean ``objective``, mean
     ``label_tv`` (:func:`label_distance`), mean ``examples`` per round, ``clients_reached``
     (fraction of clients picked at least once), mean ``wall_s``.
@@ -706,9 +715,10 @@ def compare_selection_methods(
                     p,
                     times_selected=p.times_selected + 1,
                     epsilon_spent=p.epsilon_spent + epsilon_per_round,
+                    rounds_waiting=0,
                 )
                 if p.client_id in chosen
-                else p
+                else dataclasses.replace(p, rounds_waiting=p.rounds_waiting + 1)
                 for p in current
             ]
         summary[method] = {

@@ -53,6 +53,7 @@ class ClientRecord:
     epsilon_budget: float = math.inf
     round_time_s: float | None = None
     times_selected: int = 0
+    last_selected: int = 0  # the round it was last picked for (0: never)
     failures: int = 0
     exhausted: bool = False
 
@@ -140,8 +141,11 @@ class FederatedServer:
     def record_failure(self, client_id: int) -> None:
         self.clients.setdefault(int(client_id), ClientRecord()).failures += 1
 
-    def profiles(self, available: Iterable[int]) -> list[ClientProfile]:
+    def profiles(
+        self, available: Iterable[int], *, round: int | None = None
+    ) -> list[ClientProfile]:
         available = set(int(a) for a in available)
+        rnd = self.round + 1 if round is None else round
         num_labels = self.task.num_labels
         out = []
         for cid, rec in sorted(self.clients.items()):
@@ -158,6 +162,7 @@ class FederatedServer:
                     available=cid in available,
                     round_time_s=rec.round_time_s,
                     times_selected=rec.times_selected,
+                    rounds_waiting=max(0, rnd - 1 - rec.last_selected),
                 )
             )
         return out
@@ -175,7 +180,7 @@ class FederatedServer:
             return self._poisson_sample(available)
         k = min(c.clients_per_round, len(available))
         selection = select_clients(
-            self.profiles(available),
+            self.profiles(available, round=rnd),
             k,
             method=c.selection,
             seed=c.seed * 100_003 + rnd,
@@ -183,6 +188,7 @@ class FederatedServer:
         )
         for cid in selection.selected:
             self.clients[int(cid)].times_selected += 1
+            self.clients[int(cid)].last_selected = rnd
         return selection
 
     def _poisson_sample(self, available: Sequence[int]) -> Selection:
@@ -195,6 +201,7 @@ class FederatedServer:
         chosen = [cid for cid, hit in zip(ids, coins, strict=True) if hit]
         for cid in chosen:
             self.clients[cid].times_selected += 1
+            self.clients[cid].last_selected = self.round + 1
         return Selection(
             selected=chosen,
             method="poisson",
