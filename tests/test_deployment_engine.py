@@ -162,8 +162,12 @@ def test_superlink_and_three_supernodes_run_the_app(tmp_path, tls):
     try:
         link = procs.start(
             "superlink",
-            [str(BIN / "flower-superlink"), *link_security, "--host", "127.0.0.1"]
-            + ["--port", str(port), "--database", str(tmp_path / "state.db")],
+            [
+                str(BIN / "flower-superlink"),
+                *link_security,
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *("--database", str(tmp_path / "state.db")),
+            ],
             env,
         )
         _wait_for_port(port, link, "flower-superlink")
@@ -174,9 +178,12 @@ def test_superlink_and_three_supernodes_run_the_app(tmp_path, tls):
             )
             procs.start(
                 f"supernode-{i}",
-                [str(BIN / "flower-supernode"), *node_security]
-                + ["--superlink", f"127.0.0.1:{port}", "--port", str(_free_port())]
-                + ["--node-config", node_config],
+                [
+                    str(BIN / "flower-supernode"),
+                    *node_security,
+                    *("--superlink", f"127.0.0.1:{port}", "--port", str(_free_port())),
+                    *("--node-config", node_config),
+                ],
                 env,
             )
         home = Path(env["FLWR_HOME"])
