@@ -148,3 +148,31 @@ def test_detector_settings_are_checked() -> None:
         SeriesContext(2.0, 1.0, 10)
     with pytest.raises(InvalidConfig, match="lags"):
         IsolationForestDetector(lags=0)
+
+
+def test_multiscale_coarse_core_scores_once_per_block() -> None:
+    from qops.detectors import MultiScaleKnnDetector
+
+    values = series_with_spike(n=1200, at=1000)
+    detector = MultiScaleKnnDetector(SeriesContext.of(values), scales=(1, 8), rest=0)
+    detector.score_series(values)
+    fine, coarse = detector.cores
+    assert fine.seen == 0 and coarse.seen == 0  # cores are driven through raw_score only
+    assert fine._stored == 1200 - fine.dim + 1
+    assert coarse._stored == 1200 // 8 - coarse.dim + 1
+    with pytest.raises(InvalidConfig, match="scales"):
+        MultiScaleKnnDetector(scales=(1, 1))
+    with pytest.raises(InvalidConfig, match="gate"):
+        KnnConformalDetector(gate=-1)
+    with pytest.raises(InvalidConfig, match="rule"):
+        KnnConformalDetector(rule="magic")
+
+
+def test_gate_silences_rank_only_alarms_on_a_clean_signal() -> None:
+    t = np.arange(3000)
+    values = np.sin(2 * np.pi * t / 37.3)  # never repeats exactly: ranks alone alarm 1 %
+    context = SeriesContext.of(values)
+    plain = KnnConformalDetector(context, rest=0).score_series(values)
+    gated = KnnConformalDetector(context, rest=0, gate=3).score_series(values)
+    assert np.count_nonzero(plain >= 0.99) > 10
+    assert np.count_nonzero(gated >= 0.99) < np.count_nonzero(plain >= 0.99) / 5
