@@ -96,9 +96,11 @@ class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.started: list[tuple[str, subprocess.Popen]] = []
+        self.files: list = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        self.files.append(out)
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
         )
@@ -116,6 +118,8 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for out in self.files:
+            out.close()
 
     def tail(self) -> str:
         parts = []

@@ -85,9 +85,8 @@ RELEASED_FIELDS: dict[str, str] = {
     "query.profile.partition_id": _PARTITION,
     "evaluate.metrics.*": "dp=none only (not private): refused in a private run",
     # secure-aggregation=true: the train reply's report travels as fitres.metrics.report
-    **{f"secure.report.{k}": v for k, v in REPLY_FIELDS.items()},
-    "secure.report.partition_id": _PARTITION,
-    "secure.num-examples": REPLY_FIELDS["num_examples"],
+    **{f"secure.fitres.metrics.report.{k}": v for k, v in REPLY_FIELDS.items()},
+    "secure.fitres.metrics.report.partition_id": _PARTITION,
     **SECAGG_RELEASED,
 }
 

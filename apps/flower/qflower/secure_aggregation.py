@@ -58,19 +58,27 @@ from qfed.server import ClientReply
 
 #: what the protocol's own messages carry (besides the train reply's public report)
 SECAGG_RELEASED: dict[str, str] = {
-    "secagg.public-keys": "SecAgg+ setup: two Diffie-Hellman public keys per client",
-    "secagg.encrypted-shares": (
+    "secure.secaggplus_configs.pk1": "SecAgg+ setup: the client's Diffie-Hellman public key 1",
+    "secure.secaggplus_configs.pk2": "SecAgg+ setup: the client's Diffie-Hellman public key 2",
+    "secure.secaggplus_configs.dsts": "SecAgg+ share keys: which neighbour each ciphertext is for",
+    "secure.secaggplus_configs.ctxts": (
         "Shamir shares of the client's mask seeds, each encrypted to one neighbour; the "
         "server relays them and cannot read them"
     ),
-    "secagg.masked-parameters": (
+    "secure.secaggplus_configs.masked_params": (
         "the quantised update x weight plus pairwise and private masks: uniformly random to "
         "the server on its own; only the round's sum is recoverable"
     ),
-    "secagg.unmask-shares": (
+    "secure.secaggplus_configs.nids": "SecAgg+ unmask: whose shares follow (neighbour ids)",
+    "secure.secaggplus_configs.shares": (
         "shares of an active neighbour's private-mask seed or a dropped neighbour's key: "
         "what the protocol needs to remove masks from the sum, never both for one client"
     ),
+    "secure.fitres.num_examples": (
+        "the FedAvg weight: dp=sample the released noisy count (as train.metrics.num-examples)"
+    ),
+    "secure.fitres.parameters": "empty: secaggplus_mod clears the tensors before the reply leaves",
+    "secure.fitres.status": "public: 'ok'",
 }
 
 

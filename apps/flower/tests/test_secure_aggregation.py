@@ -7,6 +7,7 @@ client's update, and a client that drops out after the key exchange is survived.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from qfed.errors import InvalidConfig
 
 import qflower.client_app as client_app_module
 import qflower.secure_aggregation as secure_module
+from qflower.client_app import RELEASED_FIELDS
 from qflower.config import parse_run_config
 from qflower.local import LocalGrid
 from qflower.report import load_checkpoint
@@ -63,6 +65,31 @@ def _secure_run(tmp: Path, monkeypatch, **extra):
     return report, grid, strategies[0], sent
 
 
+def _released_names(grid: LocalGrid) -> set[str]:
+    """Every value the server received in a secure run, named as RELEASED_FIELDS names them."""
+    names = set()
+    for message in grid.received:
+        if message.has_error():
+            continue
+        content = message.content
+        for key, record in content.config_records.items():
+            if key == "profile":
+                for field in json.loads(str(record["json"])):
+                    names.add(f"query.profile.{field}")
+            elif key == "fitres.metrics":
+                for field in json.loads(str(record["report"])):
+                    names.add(f"secure.fitres.metrics.report.{field}")
+            elif key == "fitres.status":
+                names.add("secure.fitres.status")
+            else:
+                names |= {f"secure.{key}.{field}" for field in record}
+        for key in content.metric_records:
+            names.add("secure.fitres.num_examples" if key.startswith("fitres.") else key)
+        for key in content.array_records:
+            names.add(f"secure.{key}")
+    return names
+
+
 def _weighted_mean(updates: list[tuple[int, list[np.ndarray]]]) -> list[np.ndarray]:
     total = sum(w for w, _ in updates)
     return [sum(w * u[i] for w, u in updates) / total for i in range(len(updates[0][1]))]
@@ -99,6 +126,8 @@ def test_secure_aggregate_is_the_weighted_mean_and_no_update_reaches_the_server(
                         for update in updates:
                             if array.size == update.size:
                                 assert not np.allclose(array.ravel(), update.ravel(), atol=1e-3)
+    # every value of every reply is a released field the docs list
+    assert not (_released_names(grid) - set(RELEASED_FIELDS))
     # the final global tensors are the initial ones plus the two securely averaged updates
     state, tensors = load_checkpoint(tmp_path / "run")
     names = sorted(tensors)
