@@ -57,9 +57,9 @@ def instances(cls: str) -> list[tuple[str, dimod.BinaryQuadraticModel, float | N
         return _wishart(60, 0.5, [0, 1]) + _wishart(100, 0.75, [0, 1]) + _wishart(160, 1.0, [0, 1])
     if cls == "wishart160":
         return _wishart(160, 0.75, range(10))
-    if cls == "gset":
+    if cls in ("gset", "gset-hard"):
         out = []
-        for name in ("G1", "G14", "G22", "G43", "G55"):
+        for name in ("G1", "G14", "G22", "G43", "G55") if cls == "gset" else ("G14", "G55"):
             g = read_gset(DATA / "gset" / f"{name}.txt")
             # energy = sum_{ij} w s_i s_j; cut = (W - energy) / 2
             total = float(g.weights.sum())
@@ -230,6 +230,8 @@ def _cmp(a: float, b: float) -> int:
 def measure_rates() -> None:
     """CPU seconds per unit of work of each member on three shapes (the fit in RATES)."""
     shapes = {
+        "bqp250-1": read_beasley(DATA / "bqp" / "bqp250.txt")[0].bqm,
+        "G1": read_gset(DATA / "gset" / "G1.txt").bqm,
         "G14": read_gset(DATA / "gset" / "G14.txt").bqm,
         "G55": read_gset(DATA / "gset" / "G55.txt").bqm,
         "wishart160": wishart(160, 0.75, seed=0).bqm,

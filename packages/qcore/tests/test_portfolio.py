@@ -40,7 +40,8 @@ def test_a_member_alone_is_the_same_run_as_inside_auto():
         assert together.energy <= alone.energy  # so auto never ends worse than a member
 
 
-def test_sb_member_restarts_after_an_early_stop_until_its_steps_are_spent():
+def test_sb_member_restarts_after_an_early_stop_until_its_steps_are_spent(monkeypatch):
+    monkeypatch.setattr(portfolio, "SB_RUN_STEPS", 300)
     bqm = random_bqm(40, "SPIN", seed=5, density=0.5)
     out = portfolio.work_sb(bqm, 0.5, seed=1)
     detail = out["detail"]
