@@ -103,3 +103,23 @@ def test_frozen_prefix_then_adapted_layers_equal_the_full_forward(tmp_path):
     fresh = PrefixCache(tmp_path)
     torch.testing.assert_close(fresh.get(model, texts, 16)[0], hidden)  # recomputed
     assert fresh.misses == 1
+
+
+def test_length_sorted_chunks_give_the_padded_forward(monkeypatch):
+    import torch
+
+    import qfed.prefix_cache as prefix_cache
+    from qfed.prefix_cache import PrefixCache
+
+    model = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=0)
+    texts = ["ok", "a longer tweet about a flight that was delayed again", "fine", "two words"]
+    texts = texts * 3
+    monkeypatch.setattr(prefix_cache, "_CHUNK", 2)  # several chunks of different widths
+    hidden, mask = PrefixCache(None).get(model, texts, 16)
+    enc = model.encode(texts, max_length=16)
+    model.module.eval()
+    with torch.no_grad():
+        full = model.module(**enc)
+        split = model.classifier_module.forward_from(hidden.float(), mask, 1)
+    torch.testing.assert_close(split, full, atol=5e-3, rtol=1e-2)
+    assert torch.equal(mask, enc["attention_mask"])

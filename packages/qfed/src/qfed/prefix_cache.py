@@ -81,22 +81,32 @@ class PrefixCache:
     def _compute(
         model: LoraModel, texts: Sequence[str], max_length: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the frozen layers over ``texts`` in length-sorted chunks.
+
+        Sorting by length makes each chunk only as wide as its own longest text (tweets are
+        mostly far below ``max_length``), which the attention mask makes exact: padding never
+        changes a real token's hidden state. Positions past a text's end stay zero.
+        """
         enc = model.encode(texts, max_length=max_length)
+        mask = enc["attention_mask"]
+        lengths = mask.sum(dim=1)
+        order = torch.argsort(lengths, stable=True)
         classifier = model.classifier_module
+        hidden_size = int(classifier.config.hidden_size)
+        out = torch.zeros((len(texts), mask.shape[1], hidden_size), dtype=torch.float16)
         was_training = model.module.training
         model.module.eval()  # no dropout in the frozen part: a deterministic function
         try:
-            parts = [
-                classifier.prefix(
-                    enc["input_ids"][i : i + _CHUNK],
-                    enc["attention_mask"][i : i + _CHUNK],
-                    model.frozen_depth,
-                ).to(torch.float16)
-                for i in range(0, len(texts), _CHUNK)
-            ]
+            for start in range(0, len(texts), _CHUNK):
+                rows = order[start : start + _CHUNK]
+                width = max(int(lengths[rows].max()), 1)
+                hidden = classifier.prefix(
+                    enc["input_ids"][rows, :width], mask[rows, :width], model.frozen_depth
+                )
+                out[rows, :width] = hidden.to(torch.float16)
         finally:
             model.module.train(was_training)
-        return torch.cat(parts), enc["attention_mask"]
+        return out, mask
 
     def _path(self, key: str) -> Path | None:
         return None if self.directory is None else self.directory / f"{key}.pt"
