@@ -151,6 +151,14 @@ def run_server(
         f"{'n/a' if accuracy is None else f'{accuracy:.3f}'}, epsilon {eps_text} at delta "
         f"{config.delta:g}; {time.perf_counter() - started:.0f} s; report {out_dir}/report.json"
     )
+    timing = report.get("timing", {})
+    if timing:
+        say(
+            "time: "
+            f"clients {timing['clients_s']:.0f} s (data, prefix cache, training), "
+            f"evaluation {timing['evaluation_s']:.0f} s, selection {timing['selection_s']:.1f} s, "
+            f"start-up and the rest {timing['other_s']:.0f} s"
+        )
     return report
 
 

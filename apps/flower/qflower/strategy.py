@@ -75,6 +75,7 @@ class QFedStrategy(FedAvg):
         self.node_of: dict[int, int] = {}  # partition id -> node id
         self.partition_of: dict[int, int] = {}  # node id -> partition id
         self.initial: dict[str, float] | None = None
+        self.initial_s = 0.0  # the first central evaluation (test data load, cache fill)
         self.started = time.perf_counter()
         self._echo = echo or (lambda line: log(INFO, "%s", line))
         self._selection = None
@@ -250,7 +251,9 @@ class QFedStrategy(FedAvg):
             if self.server.history:  # resumed: the last round's numbers are current
                 last = self.server.history[-1]
                 return MetricRecord({"accuracy": last["accuracy"], "loss": last["loss"]})
+            started = time.perf_counter()
             report = self.server.evaluate()
+            self.initial_s = time.perf_counter() - started
             self.initial = {"accuracy": report.accuracy, "loss": report.loss}
             self._echo(
                 f"round 0/{self.server.task.config.rounds}: initial accuracy "
@@ -286,11 +289,34 @@ class QFedStrategy(FedAvg):
                 **self.server.epsilon_summary(),
             },
             "seconds": time.perf_counter() - self.started,
+            "timing": self.timing(),
         }
         if fed.dp != "client":  # bytes count the participants, which client-level DP hides
             out["bytes_sent"] = sum(int(r.get("bytes_sent", 0)) for r in rows)
             out["bytes_received"] = sum(int(r.get("bytes_received", 0)) for r in rows)
         return out
+
+    def timing(self) -> dict[str, float]:
+        """The run's wall time split as the server sees it (seconds).
+
+        ``clients_s``: waiting for clients (their data loading, frozen-prefix caching and
+        training; a client's own split of that time is not released); ``evaluation_s``: the
+        central test set, the first evaluation's data load and cache fill included;
+        ``selection_s``; ``other_s``: start-up, node discovery (the clients' first data
+        load), checkpoints and reports.
+        """
+        rows = self.server.history
+        total = time.perf_counter() - self.started
+        evaluation = self.initial_s + sum(float(r.get("evaluation_s") or 0.0) for r in rows)
+        selection = sum(float(r.get("selection_s") or 0.0) for r in rows)
+        clients = sum(float(r.get("clients_s") or 0.0) for r in rows)
+        return {
+            "total_s": total,
+            "clients_s": clients,
+            "evaluation_s": evaluation,
+            "selection_s": selection,
+            "other_s": max(0.0, total - clients - evaluation - selection),
+        }
 
     def save(self) -> None:
         """Write the checkpoint and the report for the rounds done so far."""

@@ -304,6 +304,7 @@ class FederatedServer:
         aggregated_update: Mapping[str, np.ndarray] | None = None,
     ) -> dict:
         """Aggregate, evaluate and record one round; returns the round's history row."""
+        entered = time.perf_counter()
         self.round += 1
         for cid in failed:
             self.record_failure(cid)
@@ -313,7 +314,9 @@ class FederatedServer:
         ):
             aggregated_update = None  # nobody trained: nothing to add
         self.aggregate(replies, aggregated_update=aggregated_update)
+        evaluation_started = time.perf_counter()
         report = self.evaluate()
+        evaluation_s = time.perf_counter() - evaluation_started
         received = sum(payload_bytes(r.state) for r in replies)
         spent = [int(r.client_id) for r in replies if r.metrics.get("budget_exhausted")]
         if spent:
@@ -337,6 +340,14 @@ class FederatedServer:
             },
             **self.epsilon_summary(),
             "seconds": None if started is None else time.perf_counter() - started,
+            # where the round's wall time went, as the server sees it: waiting for the
+            # clients (their data loading, prefix caching and training: a client's own
+            # timings are not released), selecting, and evaluating on the central test set
+            "clients_s": None
+            if started is None
+            else max(0.0, entered - started - selection.wall_s),
+            "selection_s": selection.wall_s,
+            "evaluation_s": evaluation_s,
             "private": not self.task.config.not_private_reasons,
         }
         self.history.append(row)
@@ -353,6 +364,7 @@ class FederatedServer:
         "epsilon_mean",
         "delta",
         "seconds",
+        "evaluation_s",
         "private",
     )
 
