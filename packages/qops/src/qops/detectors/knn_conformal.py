@@ -6,6 +6,11 @@ range. Its non-conformity is the mean distance to its ``k`` nearest neighbours a
 they are trivially similar). The conformal p-value is the share of the last ``calibration``
 non-conformities at least as large; the raw score is ``1 - p``.
 
+With ``gate`` > 0 the score is also multiplied by ``min(1, alpha / (gate * median))``, the
+median of the calibration non-conformities: a rare rank alone is not an anomaly, the distance
+must also be large (a clean signal that never repeats exactly would otherwise alarm on 1 %
+of its points, whatever happens).
+
 An alarm, like CAD OSE's rest period, is reported once: after a raw score at or above
 ``alarm_level`` the output stays 0 for ``rest`` points (default: a fifth of NAB's
 probationary period for the series), so one anomaly yields one detection.
@@ -32,14 +37,14 @@ class KnnConformalDetector(StreamingDetector):
         context: SeriesContext | None = None,
         dim: int = 10,
         k: int = 5,
-        reference: int = 600,
-        calibration: int = 300,
+        reference: int = 3000,
+        calibration: int = 1000,
         alarm_level: float = 0.99,
         rest: int | None = None,
         min_reference: int = 60,
         rule: str = "conformal",
         smooth: int = 1,
-        gate: float = 0.0,
+        gate: float = 3.0,
     ) -> None:
         super().__init__()
         self.context = context

@@ -35,7 +35,7 @@ _FACTORIES: dict[str, DetectorFactory] = {
     "multiscale_knn": lambda context: MultiScaleKnnDetector(context),
 }
 
-DEFAULT_DETECTOR = "knn_conformal"
+DEFAULT_DETECTOR = "multiscale_knn"
 
 
 def detector_names() -> list[str]:
