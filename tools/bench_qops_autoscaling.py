@@ -85,13 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nab-root", type=Path, default=None)
     parser.add_argument("--png", type=Path, default=Path("docs/qops-autoscaling.png"))
     parser.add_argument("--startup-steps", type=int, default=2)
+    parser.add_argument(
+        "--traces", nargs="+", metavar="CATEGORY/FILE.csv", help="only these of the built-in traces"
+    )
     args = parser.parse_args(argv)
     root = args.nab_root or find_nab_root()
     if root is None:
         raise MalformedNabDirectory("nab-root: no NAB folder found; pass --nab-root DIR.")
     print("| trace | steps | scaler | SLO violations | replica-hours | peak replicas |")
     print("|---|---|---|---|---|---|")
-    for index, (rel, season) in enumerate(TRACES):
+    chosen = [t for t in TRACES if not args.traces or t[0] in args.traces]
+    if args.traces and len(chosen) != len(args.traces):
+        known = ", ".join(rel for rel, _ in TRACES)
+        raise MalformedNabDirectory(f"traces: choose among {known}.")
+    for index, (rel, season) in enumerate(chosen):
         series = read_series(root / "data" / rel, rel)
         load = series.values
         step = float(np.median(np.diff(series.timestamps).astype(np.int64)))

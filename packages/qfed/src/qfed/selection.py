@@ -679,7 +679,8 @@ def compare_selection_methods(
     Between rounds each method's own ``times_selected``, ``rounds_waiting`` and
     ``epsilon_spent`` are updated,
     so fairness and budgets evolve as they would. Per method: mean ``objective``, mean
-    ``label_tv`` (:func:`label_distance`), mean ``examples`` per round, ``clients_reached``
+    ``label_tv`` (:func:`label_distance`), mean ``examples`` per round, ``longest_wait``
+    (the most consecutive rounds any client sat out), ``clients_reached``
     (fraction of clients picked at least once), mean ``wall_s``.
     """
     rounds = _integer(rounds, "rounds", 1)
@@ -690,6 +691,8 @@ def compare_selection_methods(
         rng = np.random.default_rng([seed, offset])
         objective, tv, examples, wall = [], [], [], []
         reached: set[ClientId] = set()
+        waiting = {p.client_id: 0 for p in base}
+        longest_wait = 0
         for _ in range(rounds):
             sel = select_clients(
                 current,
@@ -710,6 +713,9 @@ def compare_selection_methods(
             examples.append(sum(p.num_examples for p in current if p.client_id in chosen))
             wall.append(sel.wall_s)
             reached |= chosen
+            for cid in waiting:
+                waiting[cid] = 0 if cid in chosen else waiting[cid] + 1
+            longest_wait = max(longest_wait, *waiting.values())
             current = [
                 dataclasses.replace(
                     p,
@@ -726,6 +732,7 @@ def compare_selection_methods(
             "label_tv": float(np.mean(tv)) if tv else math.nan,
             "examples": float(np.mean(examples)) if examples else 0.0,
             "clients_reached": len(reached) / len(base),
+            "longest_wait": float(longest_wait),
             "wall_s": float(np.mean(wall)) if wall else 0.0,
             "rounds": float(len(objective)),
         }
