@@ -350,3 +350,41 @@ def test_solve_with_noise_by_name() -> None:
     )
     assert result.solver == "qaoa"
     assert result.sampleset.info["noise"]["device"] == "NoiseModel"
+
+
+def test_chosen_qubits_are_connected_and_the_restricted_model_keeps_their_noise() -> None:
+    """The simulation holds only the chosen qubits: same counts as the device-wide model."""
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.transpiler import CouplingMap
+    from qiskit_aer import AerSimulator
+
+    device = noise_models.resolve_noise(SMALL_DEVICE, 3)
+    qubits, pairs = noise_models.choose_qubits(device.backend, 3)
+    assert len(qubits) == 3
+    assert nx.is_connected(nx.Graph(pairs)) and set(nx.Graph(pairs)) == set(qubits)
+    index = {q: i for i, q in enumerate(qubits)}
+    local = QuantumCircuit(3, 3)
+    local.h(0)
+    local.cx(0, 1)
+    local.cx(1, 2)
+    local.rz(0.4, 2)
+    local.measure(range(3), range(3))
+    local = transpile(
+        local,
+        basis_gates=["rz", "sx", "x", "cx"],
+        coupling_map=CouplingMap([(index[a], index[b]) for a, b in pairs]),
+        optimization_level=0,
+        seed_transpiler=0,
+    )
+    wide = QuantumCircuit(device.backend.num_qubits, 3)
+    wide.compose(local, qubits=qubits, clbits=range(3), inplace=True)
+    shots = 20000
+    full = AerSimulator(method="density_matrix", noise_model=device.noise_model)
+    small = AerSimulator(
+        method="density_matrix",
+        noise_model=noise_models.restrict_noise_model(device.noise_model, qubits),
+    )
+    a = full.run(wide, shots=shots, seed_simulator=1).result().get_counts()
+    b = small.run(local, shots=shots, seed_simulator=2).result().get_counts()
+    tv = 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b)) / shots
+    assert tv < 0.03
