@@ -46,7 +46,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam",
     "max-length": 40,
     "max-steps-per-round": 0,
-    "logit-adjust": False,
+    "logit-adjust": True,
     "dp": "sample",
     "epsilon": 8.0,
     "delta": 1e-5,
