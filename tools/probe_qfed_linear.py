@@ -60,9 +60,8 @@ def main() -> int:
     y = np.concatenate([part.labels for part in parts])
     for c in (0.1, 1.0, 10.0):
         probe = LogisticRegression(C=c, max_iter=2000).fit(x, y)
-        print(
-            f"{args.examples} examples/client, C={c}: probe accuracy {probe.score(x_test, test.labels):.3f}"
-        )
+        accuracy = probe.score(x_test, test.labels)
+        print(f"{args.examples} examples/client, C={c}: probe accuracy {accuracy:.3f}")
     return 0
 
 
