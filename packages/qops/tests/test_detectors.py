@@ -172,7 +172,8 @@ def test_gate_silences_rank_only_alarms_on_a_clean_signal() -> None:
     t = np.arange(3000)
     values = np.sin(2 * np.pi * t / 37.3)  # never repeats exactly: ranks alone alarm 1 %
     context = SeriesContext.of(values)
-    plain = KnnConformalDetector(context, rest=0, gate=0).score_series(values)
-    gated = KnnConformalDetector(context, rest=0, gate=3).score_series(values)
+    small = {"reference": 600, "calibration": 300, "rest": 0}
+    plain = KnnConformalDetector(context, gate=0, **small).score_series(values)
+    gated = KnnConformalDetector(context, gate=3, **small).score_series(values)
     assert np.count_nonzero(plain >= 0.99) > 10
     assert np.count_nonzero(gated >= 0.99) < np.count_nonzero(plain >= 0.99) / 5

@@ -63,7 +63,7 @@ class HoltWintersForecaster:
                 damped_trend=True,
                 seasonal="add",
                 seasonal_periods=self.season_length,
-                initialization_method="estimated",
+                initialization_method="heuristic",
             ).fit(use_brute=False)
             forecast = np.asarray(model.forecast(self.horizon + self.refit_every), dtype=float)
         self._forecast = np.where(np.isfinite(forecast), forecast, data[-1])
