@@ -16,6 +16,7 @@ energy any run of any solver found.
     uv run python $B --classes gset --budget 30 --seeds 2 --solvers auto
     uv run python $B --report bench-results/auto-suite.json
     uv run python $B --rates      # re-measure auto's nominal rates
+    uv run python $B --backends   # PT: numba vs numpy
 
 auto's budget is a work count (its nominal rates), so its answers do not depend on the load;
 the baselines' are wall clock, so theirs do (the machine here is a shared 2-core VM).
@@ -291,6 +292,31 @@ def measure_rates() -> None:
             print(f"{label} {name}: {cpu:.2f} CPU s for 1 nominal s ({out['detail']})", flush=True)
 
 
+def measure_backends() -> None:
+    """PT replica-sweeps per CPU second, numba vs numpy, on two shapes."""
+    from qcore.solvers.base import Deadline
+    from qcore.solvers.parallel_tempering import default_replicas, parallel_tempering, pt_beta_range
+    from qcore.validation import ising_arrays
+
+    shapes = {
+        "wishart160": wishart(160, 0.75, seed=0).bqm,
+        "G14": read_gset(DATA / "gset" / "G14.txt").bqm,
+    }
+    for label, bqm in shapes.items():
+        arrays = ising_arrays(bqm)
+        replicas = default_replicas(arrays.num_variables)
+        for backend, sweeps in (("numba", 2000), ("numpy", 40)):
+            kwargs = {
+                "replicas": replicas, "sweeps_per_swap": 1, "beta_range": pt_beta_range(arrays),
+                "seed": 0, "deadline": Deadline(None), "backend": backend,
+            }  # fmt: skip
+            parallel_tempering(arrays, num_sweeps=2, **kwargs)  # compile / warm
+            start = time.process_time()
+            parallel_tempering(arrays, num_sweeps=sweeps, **kwargs)
+            rate = sweeps * replicas / (time.process_time() - start)
+            print(f"{label} {backend}: {rate:,.0f} replica-sweeps per CPU second", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", nargs="+", default=list(CLASSES))
@@ -300,9 +326,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="re-render a saved JSON")
     parser.add_argument("--rates", action="store_true")
+    parser.add_argument("--backends", action="store_true", help="PT: numba vs numpy speed")
     args = parser.parse_args(argv)
     if args.rates:
         measure_rates()
+        return 0
+    if args.backends:
+        measure_backends()
         return 0
     if args.report:
         saved = json.loads(args.report.read_text())
