@@ -101,7 +101,8 @@ def run_server(
     say(
         f"qflower: {config.num_clients} clients, {config.clients_per_round} per round, "
         f"rounds {server.round + 1}..{config.rounds}, model={config.model}, dp={config.dp} "
-        f"(epsilon {config.epsilon}, delta {config.delta}), selection={config.selection}; "
+        f"(epsilon {config.epsilon}, delta {config.delta}), selection={config.selection}, "
+        f"aggregation={config.aggregation}; "
         f"output in {out_dir}"
     )
     say(f"guarantee: {guarantee_text(config)}")

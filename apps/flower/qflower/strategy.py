@@ -94,19 +94,6 @@ class QFedStrategy(FedAvg):
             }
         )
 
-    def summary(self) -> None:
-        fed = self.server.task.config
-        log(
-            INFO,
-            "\t├──> qfed: %d clients, %d per round, selection=%s, aggregation=%s, dp=%s",
-            fed.num_clients,
-            fed.clients_per_round,
-            fed.selection,
-            fed.aggregation,
-            fed.dp,
-        )
-        super().summary()
-
     def discover(self, grid: Grid) -> list[int]:
         """Map connected nodes to partitions (querying new ones); returns available ids.
 
