@@ -268,6 +268,12 @@ def test_unknown_device_lists_the_available_ones() -> None:
     assert isinstance(info.value, InvalidProblem)
 
 
+def test_device_names_accept_ibm_prefix_and_any_case() -> None:
+    assert noise_models.resolve_noise("IBM_Manila", 3).name == SMALL_DEVICE
+    assert noise_models.resolve_noise("manila", 3).name == SMALL_DEVICE
+    assert len(noise_models.available_devices()) > 20
+
+
 def test_device_with_too_few_qubits_refused() -> None:
     bqm = random_bqm(6, "SPIN", seed=1)
     with pytest.raises(DeviceTooSmall, match=r"noise: fake_manila has 5 qubits.*needs 6"):
