@@ -202,52 +202,81 @@ def fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def _groups(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["device"], r["instance"].split()[0], r["n"], r["p"])
+        groups.setdefault(key, []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def _mean(group: list[dict[str, Any]], get: Any) -> float:
+    return float(np.mean([get(r) for r in group]))
+
+
 def summarise(rows: list[dict[str, Any]]) -> str:
-    out = []
-    keys = sorted(
-        {(r["instance"], r["device"], r["p"]) for r in rows}, key=lambda k: (k[1], k[0], k[2])
-    )
-    out.append(
-        "| instance | device | p | depth / 2q | noiseless ratio | noisy ratio | |err| none | "
-        "readout | zne | readout+zne | best shrink | wall s |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for key in keys:
-        group = [r for r in rows if (r["instance"], r["device"], r["p"]) == key]
-        err = {m: float(np.mean([r["errors"][m] for r in group])) for m in MITIGATIONS}
-        best = min(MITIGATIONS[1:], key=lambda m: err[m])
-        r0 = group[0]
+    """Table 1 of docs/benchmarks.md: expectation error by mitigation (mean over seeds)."""
+    out = [
+        "| device | instance | p | depth / 2q gates | ideal <C> ratio | noisy <C> ratio | "
+        "err none | err readout | err zne | err readout+zne | shrink (readout+zne) | "
+        "s per solve |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (device, _, _, p), g in _groups(rows).items():
+        r0 = g[0]
+        err = {m: _mean(g, lambda r, m=m: r["errors"][m]) for m in MITIGATIONS}
         out.append(
-            f"| {key[0]} | {key[1]} | {key[2]} | {r0['depth']} / {r0['two_qubit_gates']} | "
-            f"{fmt(np.mean([r['ratio_noiseless'] for r in group]))} | "
-            f"{fmt(np.mean([r['ratio_by_mitigation']['none'] for r in group]))} | "
+            f"| {device} | {r0['instance']} | {p} | {r0['depth']} / {r0['two_qubit_gates']} | "
+            f"{fmt(_mean(g, lambda r: r['ratio_noiseless']))} | "
+            f"{fmt(_mean(g, lambda r: r['ratio_by_mitigation']['none']))} | "
             + " | ".join(fmt(err[m]) for m in MITIGATIONS)
-            + f" | {fmt(err['none'] / max(err[best], 1e-12), 1)}x ({best}) | "
-            f"{fmt(np.mean([r['wall_s'] for r in group]), 1)} |"
+            + f" | {err['none'] / max(err['readout+zne'], 1e-12):.1f}x | "
+            f"{fmt(_mean(g, lambda r: r['wall_s']), 1)} |"
+        )
+    return "\n".join(out)
+
+
+def ratios(rows: list[dict[str, Any]]) -> str:
+    """Table 1b: the approximation ratio of each estimate, the best sample's, the shots."""
+    out = [
+        "| device | instance | p | ideal | noisy, none | readout | zne | readout+zne | "
+        "best sample | shots none / readout / zne / both |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (device, _, _, p), g in _groups(rows).items():
+        r0, sh = g[0], g[0]["shots"]
+        vals = [_mean(g, lambda r, m=m: r["ratio_by_mitigation"][m]) for m in MITIGATIONS]
+        out.append(
+            f"| {device} | {r0['instance']} | {p} | "
+            f"{fmt(_mean(g, lambda r: r['ratio_noiseless']))} | "
+            + " | ".join(fmt(v) for v in vals)
+            + f" | {fmt(_mean(g, lambda r: r['best_sample_ratio']))} | "
+            f"{sh['none']} / {sh['readout']} / {sh['zne']} / {sh['readout+zne']} |"
         )
     return "\n".join(out)
 
 
 def versus_random(rows: list[dict[str, Any]]) -> str:
+    """Noisy samples against uniform random sampling at the same shots (table 3's test)."""
     out = [
-        "| instance | device | p | noisy samples: mean ratio | random: mean ratio (2 s.e.) | "
-        "P(opt) noisy | P(opt) random | better than random? |",
-        "|---|---|---|---|---|---|---|---|",
+        "| device | instance | p | depth / 2q gates | ideal <C> ratio | noisy samples <C> ratio | "
+        "random <C> ratio (2 s.e.) | P(optimal cut), noisy | P(optimal cut), random | "
+        "better than random? | err none | err readout+zne |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    keys = sorted(
-        {(r["instance"], r["device"], r["p"]) for r in rows}, key=lambda k: (k[1], k[0], k[2])
-    )
-    for key in keys:
-        group = [r for r in rows if (r["instance"], r["device"], r["p"]) == key]
-        mean = float(np.mean([r["ratio_by_mitigation"]["none"] for r in group]))
-        base = group[0]["random"]
+    for (device, _, _, p), g in _groups(rows).items():
+        r0, base = g[0], g[0]["random"]
+        mean = _mean(g, lambda r: r["ratio_by_mitigation"]["none"])
         margin = 2 * base["stderr_ratio"] * np.sqrt(2)  # both estimates carry shot noise
-        popt = float(np.mean([r["p_opt_noisy"] for r in group]))
+        popt = _mean(g, lambda r: r["p_opt_noisy"])
         better = mean > base["mean_ratio"] + margin and popt > base["p_opt"]
         out.append(
-            f"| {key[0]} | {key[1]} | {key[2]} | {fmt(mean)} | {fmt(base['mean_ratio'])} "
-            f"(±{fmt(2 * base['stderr_ratio'])}) | {fmt(popt)} | {fmt(base['p_opt'])} | "
-            f"{'yes' if better else 'NO'} |"
+            f"| {device} | {r0['instance']} | {p} | {r0['depth']} / {r0['two_qubit_gates']} | "
+            f"{fmt(_mean(g, lambda r: r['ratio_noiseless']))} | {fmt(mean)} | "
+            f"{fmt(base['mean_ratio'])} (±{fmt(2 * base['stderr_ratio'])}) | {fmt(popt)} | "
+            f"{fmt(base['p_opt'])} | {'yes' if better else 'NO'} | "
+            f"{fmt(_mean(g, lambda r: r['errors']['none']))} | "
+            f"{fmt(_mean(g, lambda r: r['errors']['readout+zne']))} |"
         )
     return "\n".join(out)
 
@@ -272,7 +301,14 @@ def main() -> None:
         "--noisy-optimiser", action="store_true", help="p = 1, optimiser on the noisy device"
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--tables", type=Path, nargs="+", help="print the tables of saved --json runs"
+    )
     args = parser.parse_args()
+    if args.tables:
+        saved = [row for path in args.tables for row in json.loads(path.read_text())]
+        print(summarise(saved), ratios(saved), versus_random(saved), sep="\n\n")
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     depths = [int(s) for s in args.depths.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -353,6 +389,8 @@ def main() -> None:
         "same angles, mean over seeds.\n"
     )
     print(summarise(rows))
+    print()
+    print(ratios(rows))
     print()
     print(versus_random(rows))
     if args.json:
