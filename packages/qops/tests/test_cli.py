@@ -99,3 +99,14 @@ def test_missing_nab_root_and_bad_flags(
         == 2
     )
     assert "no data file 'realKnownCause/nope.csv'" in capsys.readouterr().err
+
+
+def test_score_breakdown_counts_windows_per_category(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = FIXTURE / "results" / "windowedGaussian"
+    assert main(["nab", "score", str(folder), "--nab-root", str(FIXTURE), "--breakdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()[3:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "artificialWithAnomaly",
+        "realKnownCause",
+    ]
+    assert "windows" in lines[1] and "/5," in lines[1]  # 3 + 2 windows in realKnownCause

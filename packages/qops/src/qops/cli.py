@@ -17,7 +17,7 @@ from qops.detectors.registry import detector_names, make_detector, resolve_name
 from qops.errors import MalformedNabDirectory, QopsError
 from qops.nab.corpus import find_nab_root, load_corpus, read_results
 from qops.nab.runner import run_detector, write_results
-from qops.nab.scorer import ProfileScore, score_corpus
+from qops.nab.scorer import ProfileScore, category_breakdown, score_corpus
 
 __all__ = ["main"]
 
@@ -39,6 +39,11 @@ def _parser() -> CliParser:
     )
     score = commands.add_parser("score", help="score a results folder DIR/<detector>")
     score.add_argument("results", type=Path, help="DIR/<detector> in NAB's layout")
+    score.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also print windows hit and false positives per category (standard profile)",
+    )
     score.add_argument(
         "--files",
         nargs="+",
@@ -88,7 +93,16 @@ def main(argv: list[str] | None = None) -> int:
         _print_scores(score_corpus(corpus, run.scores))
         return 0
     corpus = load_corpus(_root(args.nab_root), only=args.files)
-    _print_scores(score_corpus(corpus, read_results(args.results, corpus)))
+    results = read_results(args.results, corpus)
+    scores = score_corpus(corpus, results)
+    _print_scores(scores)
+    if args.breakdown:
+        threshold = scores["standard"].threshold
+        for row in category_breakdown(corpus, results, threshold):
+            print(
+                f"  {row.category}: windows {row.windows_detected}/{row.windows}, "
+                f"false positives {row.false_positives} (cost {row.false_positive_cost:.1f})"
+            )
     return 0
 
 

@@ -26,8 +26,10 @@ from qops.nab.corpus import NabCorpus
 
 __all__ = [
     "PROFILES",
+    "CategoryBreakdown",
     "CostProfile",
     "ProfileScore",
+    "category_breakdown",
     "probationary_length",
     "scaled_sigmoid",
     "score_corpus",
@@ -207,3 +209,39 @@ def score_corpus(
             name, threshold, normalised, raw, null_raw, perfect, tp, fp, hit, n_windows
         )
     return results
+
+
+@dataclass(frozen=True)
+class CategoryBreakdown:
+    category: str
+    windows_detected: int
+    windows: int
+    false_positives: int  # detected rows outside windows
+    false_positive_cost: float  # their summed (negative) contribution to the raw score
+
+
+def category_breakdown(
+    corpus: NabCorpus,
+    scores: Mapping[str, np.ndarray],
+    threshold: float,
+    profile: CostProfile = PROFILES["standard"],
+    probationary_percent: float = 0.15,
+) -> list[CategoryBreakdown]:
+    """Where a detector wins and loses at ``threshold``: windows hit and false positives
+    (rows and cost) per NAB category, probationary rows left out as in the score."""
+    totals: dict[str, list[float]] = {}
+    for rel, series in corpus.series.items():
+        sweep, window_id, scored = sweep_scores(
+            series.values.size, corpus.windows[rel], profile, probationary_percent
+        )
+        detected = (np.asarray(scores[rel], dtype=float) >= threshold) & scored
+        outside = detected & (window_id < 0)
+        row = totals.setdefault(series.category, [0, 0, 0, 0.0])
+        row[0] += len(set(window_id[detected & (window_id >= 0)].tolist()))
+        row[1] += len(corpus.windows[rel])
+        row[2] += int(outside.sum())
+        row[3] += float(sweep[outside].sum())
+    return [
+        CategoryBreakdown(name, int(r[0]), int(r[1]), int(r[2]), float(r[3]))
+        for name, r in sorted(totals.items())
+    ]
