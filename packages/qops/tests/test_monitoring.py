@@ -50,6 +50,33 @@ def test_track_times_calls_and_counts_errors_by_type() -> None:
     assert 'test_operation_seconds_bucket{le="0.001",operation="load"}' in text
 
 
+def test_metrics_endpoint_serves_the_registry_over_http() -> None:
+    import wsgiref.simple_server
+
+    import httpx
+
+    metrics = MetricsRegistry("served")
+    metrics.counter("jobs", "Jobs done.").inc(3)
+
+    class Quiet(wsgiref.simple_server.WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = wsgiref.simple_server.make_server(
+        "127.0.0.1", 0, metrics.wsgi_app(), handler_class=Quiet
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        response = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200
+    assert "served_jobs_total 3.0" in response.text
+    assert callable(metrics.asgi_app())
+
+
 def test_instrument_decorates_sync_and_async() -> None:
     metrics = MetricsRegistry("app")
 

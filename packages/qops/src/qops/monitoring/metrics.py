@@ -17,6 +17,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    make_asgi_app,
+    make_wsgi_app,
 )
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "MetricsRegistry"]
@@ -85,6 +87,14 @@ class MetricsRegistry:
     def exposition(self) -> bytes:
         """The text format served on /metrics (content type ``CONTENT_TYPE_LATEST``)."""
         return generate_latest(self.registry)
+
+    def wsgi_app(self) -> Callable[..., Any]:
+        """A WSGI app serving this registry (mount it on /metrics)."""
+        return make_wsgi_app(self.registry)
+
+    def asgi_app(self) -> Callable[..., Any]:
+        """An ASGI app serving this registry (FastAPI: ``app.mount("/metrics", ...)``)."""
+        return make_asgi_app(self.registry)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The current value of one sample (full name, e.g. ``quantumflow_calls_total``)."""
