@@ -281,6 +281,7 @@ def measure_rates() -> None:
         "G14": read_gset(DATA / "gset" / "G14.txt").bqm,
         "G55": read_gset(DATA / "gset" / "G55.txt").bqm,
         "wishart160": wishart(160, 0.75, seed=0).bqm,
+        "wishart60": wishart(60, 0.5, seed=0).bqm,
     }
     for label, bqm in shapes.items():
         for name in portfolio.MEMBERS:
