@@ -148,7 +148,7 @@ VALUES = st.one_of(
     st.dictionaries(st.text(max_size=3), st.integers(-1, 3), max_size=2),
     st.sampled_from(["geometric", "linear", "ballistic", "discrete", "numpy", "torch", "cpu"]),
 )
-FUZZED = ["exact", "sa", "tabu", "descent", "sb", "decompose", "auto"]
+FUZZED = ["exact", "sa", "tabu", "descent", "sb", "pt", "decompose", "auto"]
 ALLOWED = (InvalidProblem, UnknownParameter, ProblemTooLarge, SolverTimeout, SolverUnavailable)
 
 

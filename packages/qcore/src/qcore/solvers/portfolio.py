@@ -1,18 +1,22 @@
-"""``auto``: pick or race solvers by size, density and time budget, then polish.
+"""``auto``: pick members by structure, race them across cores by work count, then polish.
 
 - Up to ``exact_limit`` variables (default 20) it enumerates and proves the optimum.
-- Above that it races members in separate processes, one per core (``workers``). A member
-  is simulated annealing calibrated to fill the budget, on a schedule whose hot end suits
-  typical flips; discrete simulated bifurcation, likewise calibrated; or tabu search.
-  Penalty-built models race tabu against SA (annealing gets stuck on one-hot colourings that
-  tabu solves); dense models without linear terms race SA against SB (no auxiliary spin is
-  needed there); everything else races independent SA runs (on sparse G-set, SB alone ends
-  within a few cuts of SA: docs/benchmarks.md). See ``choose_members``.
+- Above that it races two members in separate processes, one per core (``workers``), chosen
+  by ``choose_members``: penalty-built models race tabu against SA (annealing gets stuck on
+  one-hot colourings that tabu solves); dense models (>= 5% of pairs coupled) race tabu
+  against parallel tempering (tabu solves planted Wishart glasses, PT carries dense G-set
+  graphs such as G1); sparse models race SA against PT (PT beat SA on G14 and G22).
+- The budget is split by work counts at nominal rates (``RATES``), not by the clock, so a seed
+  and a budget give the same answer run to run; a member inside ``auto`` is the same run as
+  that member alone (``member_seed``), so with one core per member ``auto`` never ends worse
+  than any member alone. The clock is only a guard (``SAFETY``); ``cut_by_clock`` reports it.
 - The best samples of every member get a steepest-descent pass, and the lowest energy wins.
 
-``SampleSet.info`` says which member won, each member's best energy and time, and the
-improvement trace ``[[seconds, energy, member], ...]`` for time-to-target curves (lists, so
-the SampleSet round-trips through ``to_serializable``).
+``SampleSet.info`` says which member won, each member's best energy, time and work counters,
+and the improvement traces ``[[seconds, energy, member], ...]`` in wall seconds (``trace``)
+and in CPU seconds of the member (``cpu_trace``), for time-to-target curves (lists, so the
+SampleSet round-trips through ``to_serializable``). The time-calibrated runners ``_run_sa``
+and ``_run_sb`` stay for ``qcore bench``'s baselines. Measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
