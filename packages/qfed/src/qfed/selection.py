@@ -352,9 +352,10 @@ def _eligibility(
         if not p.available:
             excluded[p.client_id] = "unavailable"
         elif left <= 0 or left < epsilon_per_round - 1e-12:
+            cost = f", a round costs {epsilon_per_round:.4g}" if epsilon_per_round > 0 else ""
             excluded[p.client_id] = (
-                f"privacy budget exhausted: {left:.4g} of {p.epsilon_budget:.4g} left, "
-                f"a round costs {epsilon_per_round:.4g}"
+                f"privacy budget exhausted: {max(left, 0.0):.4g} of {p.epsilon_budget:.4g} "
+                f"left{cost}"
             )
         elif deadline_s is not None and p.round_time_s is not None and p.round_time_s > deadline_s:
             excluded[p.client_id] = (
