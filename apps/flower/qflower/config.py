@@ -132,16 +132,16 @@ def parse_run_config(
     app = AppSettings(
         output_dir=str(merged["output-dir"]),
         resume_from=str(merged["resume-from"]),
-        min_available_nodes=int(merged["min-available-nodes"]),
-        min_train_replies=int(merged["min-train-replies"]),
-        round_timeout=float(merged["round-timeout"]),
-        evaluate_clients=int(merged["evaluate-clients"]),
+        min_available_nodes=_int(merged, "min-available-nodes"),
+        min_train_replies=_int(merged, "min-train-replies"),
+        round_timeout=_float(merged, "round-timeout"),
+        evaluate_clients=_int(merged, "evaluate-clients"),
         fail_clients=_parse_ids(merged["fail-clients"]),
-        torch_threads=int(merged["torch-threads"]),
+        torch_threads=_int(merged, "torch-threads"),
         secure_aggregation=_strict_bool(merged["secure-aggregation"], "secure-aggregation"),
-        secagg_shares=float(merged["secagg-shares"]),
-        secagg_threshold=float(merged["secagg-threshold"]),
-        secagg_clipping_range=float(merged["secagg-clipping-range"]),
+        secagg_shares=_float(merged, "secagg-shares"),
+        secagg_threshold=_float(merged, "secagg-threshold"),
+        secagg_clipping_range=_float(merged, "secagg-clipping-range"),
     )
     if app.min_train_replies < 1 or app.min_train_replies > fed.clients_per_round:
         raise InvalidConfig(
@@ -208,6 +208,29 @@ def check_secure_aggregation(fed: FedConfig, app: AppSettings) -> None:
         raise InvalidConfig(
             "secure-aggregation=true runs no federated evaluation; set evaluate-clients=0"
         )
+
+
+def _int(merged: Mapping[str, Any], key: str) -> int:
+    """An integer run-config value; 2.5 or "two" is an error, never truncated."""
+    value = merged[key]
+    integral_float = isinstance(value, float) and value.is_integer()
+    if isinstance(value, bool) or not (isinstance(value, int | str) or integral_float):
+        raise InvalidConfig(f"{key} must be a whole number, got {value!r}")
+    try:
+        return int(str(value).strip()) if isinstance(value, str) else int(value)
+    except ValueError:
+        raise InvalidConfig(f"{key} must be a whole number, got {value!r}") from None
+
+
+def _float(merged: Mapping[str, Any], key: str) -> float:
+    """A numeric run-config value, named in the error when it is not one."""
+    value = merged[key]
+    if isinstance(value, bool):
+        raise InvalidConfig(f"{key} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidConfig(f"{key} must be a number, got {value!r}") from None
 
 
 def _strict_bool(value: object, key: str) -> bool:

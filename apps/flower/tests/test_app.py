@@ -156,3 +156,18 @@ def test_simulation_engine_runs_the_apps_with_a_failing_client(tmp_path):
     (row,) = report["rounds"]
     assert row["replied"] == [0] and row["failed"] == [1]
     assert math.isfinite(row["epsilon_max"]) and 0.0 <= row["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("round-timeout", "x"),
+        ("secagg-shares", "abc"),
+        ("min-train-replies", 1.5),
+        ("torch-threads", True),
+        ("evaluate-clients", "two"),
+    ],
+)
+def test_app_numbers_that_are_not_numbers_name_the_key(key, value):
+    with pytest.raises(InvalidConfig, match=key):
+        parse_run_config({}, {key: value})
