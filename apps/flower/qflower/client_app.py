@@ -50,6 +50,7 @@ from qfed.training import evaluate as evaluate_model
 from qflower.config import config_from_json
 from qflower.secure_aggregation import (
     SECAGG_RELEASED,
+    check_weight,
     fit_reply,
     fit_request,
     global_from_parameters,
@@ -192,37 +193,49 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
         content = RecordDict({"profile": ConfigRecord({"json": json.dumps(profile)})})
         return Message(content, reply_to=message)
 
+    def _train_round(
+        task: FederatedTask,
+        config: Mapping[str, Any],
+        context: Context,
+        start: Mapping[str, np.ndarray],
+    ) -> tuple[Any, dict]:
+        """Train this node's round from the global tensors ``start`` (either mode).
+
+        Returns the round's result and its report (the released metrics plus the partition);
+        the ledger is on disk before anything leaves the node.
+        """
+        pid, policy, path, ledger = _open_node(context, fixed, task)
+        fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
+        if pid in fail:
+            # the fault-tolerance hook: this partition drops out of every round it is picked
+            raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
+        result = client_round(
+            task, pid, start, ledger=ledger, policy=policy, round=int(config["server-round"])
+        )
+        ledger.save(path)  # the steps are on the ledger before the update leaves the node
+        report = dict(result.metrics)
+        report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
+        report["partition_id"] = pid
+        return result, report
+
     @client_app.train(mods=[secure_aggregation_mod])
     def train(message: Message, context: Context) -> Message:
         """One round of local (DP-)training from the global LoRA tensors."""
         if is_legacy_fit(message):
             return _train_secure(message, context)
         task, config = _task(message)
-        pid, policy, path, ledger = _open_node(context, fixed, task)
-        server_round = int(config["server-round"])
-        fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
-        if pid in fail:
-            # the fault-tolerance hook: this partition drops out of every round it is picked
-            raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
-        result = client_round(
-            task,
-            pid,
-            arrays_to_state(message.content["arrays"]),
-            ledger=ledger,
-            policy=policy,
-            round=server_round,
-        )
-        ledger.save(path)  # the steps are on the ledger before the update leaves the node
-        report = dict(result.metrics)
-        report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
-        report["partition_id"] = pid
+        start = arrays_to_state(message.content["arrays"])
+        result, report = _train_round(task, config, context, start)
         content = RecordDict(
             {
                 "arrays": state_to_arrays(result.state),
                 # FedAvg's reply contract: a MetricRecord carrying the weight, "num-examples"
                 # (here the released count, never the exact one under sample-level DP)
                 "metrics": MetricRecord(
-                    {"num-examples": int(report["num_examples"]), "partition-id": pid}
+                    {
+                        "num-examples": int(report["num_examples"]),
+                        "partition-id": report["partition_id"],
+                    }
                 ),
                 "report": ConfigRecord({"json": json.dumps(report)}),
             }
@@ -233,20 +246,11 @@ def build_client_app(node_defaults: Mapping[str, Any] | None = None) -> ClientAp
         """A SecAgg+ round: train, then hand the update to secaggplus_mod to mask."""
         parameters, config = fit_request(message)
         task, config = _task(message, config)
-        pid, policy, path, ledger = _open_node(context, fixed, task)
-        fail = [int(v) for v in str(config.get("fail-clients", "")).split(",") if v.strip()]
-        if pid in fail:
-            raise RuntimeError(f"partition {pid} fails on purpose (run-config fail-clients)")
         names = sorted(cached_model(task).trainable_state())
         start = global_from_parameters(parameters, names)
-        result = client_round(
-            task, pid, start, ledger=ledger, policy=policy, round=int(config["server-round"])
-        )
-        ledger.save(path)
+        result, report = _train_round(task, config, context, start)
         update = update_to_send(result.state, start, float(config["secagg-clipping-range"]))
-        report = dict(result.metrics)
-        report["epsilon_budget"] = _json_safe(float(report.get("epsilon_budget", math.inf)))
-        report["partition_id"] = pid
+        check_weight(context, int(report["num_examples"]))
         return fit_reply(message, update, int(report["num_examples"]), report)
 
     @client_app.evaluate()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from logging import WARNING
 from typing import Any
 
@@ -139,12 +139,11 @@ class SecAggStrategy(Strategy):
     ``SecAggPlusWorkflow`` calls, and applies the securely aggregated update.
     """
 
-    def __init__(self, base: Any, grid: Any, *, echo: Callable[[str], None]) -> None:
+    def __init__(self, base: Any, grid: Any) -> None:
         self.base = base
         self.server = base.server
         self.grid = grid
         self.names = sorted(self.server.global_state)
-        self._echo = echo
         self._selection = None
         self._round_started = 0.0
         #: what aggregate_fit was handed each round (tests assert on it)
@@ -218,9 +217,7 @@ class SecAggStrategy(Strategy):
         entries = sum(int(np.asarray(v).size) for v in self.server.global_state.values())
         row["bytes_received"] = len(replies) * (entries + 1) * 8
         self.base.save()
-        from qflower.strategy import progress_line
-
-        self._echo(progress_line(row, self.server.task.config) + " | SecAgg+")
+        self.base.announce(row, suffix=" | SecAgg+")
         return self.parameters(), {"replies": len(replies), "failures": len(failed)}
 
     def configure_evaluate(
@@ -251,7 +248,6 @@ def run_secure_rounds(
     base: Any,
     *,
     rounds: int,
-    echo: Callable[[str], None],
 ) -> SecAggStrategy:
     """Run ``rounds`` rounds with SecAgg+ (Flower's workflow API) over ``base``'s server."""
     from flwr.server import LegacyContext, ServerConfig
@@ -260,7 +256,7 @@ def run_secure_rounds(
     app = base.app
     base.discover(grid)  # the released profiles fix the largest weight the protocol needs
     sizes = [rec.num_examples for rec in base.server.clients.values()] or [1]
-    strategy = SecAggStrategy(base, grid, echo=echo)
+    strategy = SecAggStrategy(base, grid)
     legacy = LegacyContext(
         context,
         config=ServerConfig(num_rounds=rounds, round_timeout=app.round_timeout),
@@ -278,6 +274,20 @@ def run_secure_rounds(
     )
     workflow(grid, legacy)
     return strategy
+
+
+def check_weight(context: Context, num_examples: int) -> None:
+    """Refuse a weight above the protocol's ``max_weight``: it would overflow the masked sum."""
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE
+
+    state = context.state.config_records.get(RECORD_KEY_STATE)
+    limit = None if state is None else state.get("max_weight")
+    if limit is not None and num_examples > float(limit):
+        raise InvalidConfig(
+            f"secure aggregation: this client's weight {num_examples} exceeds the round's "
+            f"max_weight {float(limit):g}, which would overflow the masked sum; restart the "
+            "run so the server sizes max_weight from every client's released count"
+        )
 
 
 def fit_reply(

@@ -117,7 +117,6 @@ def run_server(
             or Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
             strategy,
             rounds=remaining,
-            echo=say,
         )
     elif remaining > 0:
         strategy.start(

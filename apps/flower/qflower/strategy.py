@@ -212,7 +212,7 @@ class QFedStrategy(FedAvg):
         )
         row["errors"] = [str(m.error.reason).splitlines()[-1][:300] for m in errors]
         self.save()
-        self._echo(progress_line(row, self.server.task.config))
+        self.announce(row)
         metrics = MetricRecord(
             {
                 "replies": len(results),
@@ -282,6 +282,10 @@ class QFedStrategy(FedAvg):
             out["bytes_sent"] = sum(int(r.get("bytes_sent", 0)) for r in rows)
             out["bytes_received"] = sum(int(r.get("bytes_received", 0)) for r in rows)
         return out
+
+    def announce(self, row: dict[str, Any], *, suffix: str = "") -> None:
+        """The round's progress line (see :func:`progress_line`)."""
+        self._echo(progress_line(row, self.server.task.config) + suffix)
 
     def timing(self) -> dict[str, float]:
         """The run's wall time split as the server sees it (seconds).

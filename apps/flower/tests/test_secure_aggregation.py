@@ -178,3 +178,14 @@ def test_an_update_outside_the_clipping_range_is_an_error_not_clipped():
     old = {"w": np.zeros(3, np.float32)}
     with pytest.raises(InvalidConfig, match=r"secagg-clipping-range=0\.5"):
         secure_module.update_to_send({"w": np.array([0.1, -0.7, 0.0])}, old, 0.5)
+
+
+def test_a_weight_above_max_weight_is_refused_on_the_client():
+    from flwr.app import ConfigRecord, Context, RecordDict
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE
+
+    state = RecordDict({RECORD_KEY_STATE: ConfigRecord({"max_weight": 100.0})})
+    context = Context(run_id=1, node_id=1, node_config={}, state=state, run_config={})
+    secure_module.check_weight(context, 100)
+    with pytest.raises(InvalidConfig, match="max_weight 100"):
+        secure_module.check_weight(context, 101)
