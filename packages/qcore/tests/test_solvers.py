@@ -1,6 +1,7 @@
 """Behaviour of qcore's own solvers beyond the conformance suite."""
 
 import dimod
+import dimod.testing
 import networkx as nx
 import numpy as np
 import pytest
@@ -77,6 +78,18 @@ def test_sb_numpy_and_torch_backends_follow_the_same_dynamics():
     a = qcore.solve(bqm, "sb", backend="numpy", **kw).sampleset
     b = qcore.solve(bqm, "sb", backend="torch", device="cpu", **kw).sampleset
     assert a.first.energy == pytest.approx(b.first.energy)
+
+
+def test_sb_torch_device_side_check_keeps_every_agents_best_with_biases_and_offset():
+    # the torch path screens agents by an on-device energy estimate; with linear biases (an
+    # extra spin) and an offset it must still keep exactly what the numpy path keeps
+    bqm = random_bqm(25, "BINARY", seed=12, density=0.4)
+    bqm.offset = 3.5
+    kw = {"seed": 7, "agents": 12, "max_steps": 300, "patience": 10**6, "check_every": 7}
+    a = qcore.solve(bqm, "sb", backend="numpy", **kw).sampleset
+    b = qcore.solve(bqm, "sb", backend="torch", device="cpu", **kw).sampleset
+    assert sorted(a.record.energy) == pytest.approx(sorted(b.record.energy))
+    dimod.testing.assert_sampleset_energies(b, bqm)
 
 
 def test_sb_stops_early_when_converged_and_reports_it():
