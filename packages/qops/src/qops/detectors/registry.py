@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from qops.detectors.adaptive_resonance import AdaptiveResonanceDetector
 from qops.detectors.base import SeriesContext, StreamingDetector
 from qops.detectors.ewma import EwmaDetector
 from qops.detectors.isolation_forest import IsolationForestDetector
@@ -33,6 +34,7 @@ _FACTORIES: dict[str, DetectorFactory] = {
     "isolation_forest": lambda context: IsolationForestDetector(),
     "knn_conformal": lambda context: KnnConformalDetector(context),
     "multiscale_knn": lambda context: MultiScaleKnnDetector(context),
+    "adaptive_resonance": lambda context: AdaptiveResonanceDetector(context),
 }
 
 DEFAULT_DETECTOR = "multiscale_knn"
