@@ -1,0 +1,134 @@
+"""``gp``: Bayesian optimisation with our Gaussian process and log-EI.
+
+Per suggestion: warp and standardise the values, refit the GP hyperparameters (warm-started),
+score a pool of random and local candidates by log-EI, refine the best few with L-BFGS-B
+(analytic gradients), try every single categorical change of the winner, snap to the space.
+Batches and pending trials (other workers) use the constant liar: each chosen point enters
+the model at the best value seen so far (CL-min, Ginsbourger et al. 2010), so the next point
+of the batch goes elsewhere. Failed trials (NaN/inf) enter the model at the worst value seen,
+so the search steers away from them instead of asking for them again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qhpo.gp.acquisition import log_ei, optimize_acquisition
+from qhpo.gp.model import GaussianProcess
+from qhpo.gp.warping import OutputWarp
+from qhpo.optimizers.base import History, Optimizer
+from qhpo.optimizers.sobol import sobol_points
+from qhpo.space import Categorical, Float, Int, Space
+
+__all__ = ["GPOptimizer"]
+
+
+class GPOptimizer(Optimizer):
+    name = "gp"
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = None,
+        *,
+        n_startup: int | None = None,
+        n_candidates: int = 512,
+        n_starts: int = 6,
+        warp_output: bool = True,
+    ) -> None:
+        super().__init__(space, seed)
+        # a small space-filling design: enough points to see every dimension once
+        self.n_startup = n_startup if n_startup is not None else min(10, max(4, len(space) + 1))
+        self.n_candidates = n_candidates
+        self.n_starts = n_starts
+        self.warp_output = warp_output
+        self.gp = GaussianProcess(space.n_features)
+        self._sobol_seed = seed if seed is not None else int(self.rng.integers(2**32))
+        self._free = np.zeros(space.n_features, dtype=bool)
+        for p in space.params:
+            if isinstance(p, Float | Int):
+                self._free[space.feature_slice(p.name)] = True
+        self._plain = all(isinstance(p, Float) and p.condition is None for p in space.params)
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _snap(self, f: np.ndarray) -> np.ndarray:
+        if self._plain:
+            return np.clip(f, 0.0, 1.0)
+        return self.space.features(self.space.from_features(f))
+
+    def _candidates(self, x_obs: np.ndarray, y: np.ndarray) -> np.ndarray:
+        n = self.n_candidates
+        if self._plain:
+            rand = self.rng.random((n, self.space.n_features))
+        else:
+            rand = self.space.features_many(self.space.sample(self.rng, n))
+        # local candidates around the best few trials, at the model's own scale
+        top = x_obs[np.argsort(y)[: min(5, len(y))]]
+        scale = np.minimum(self.gp.lengthscales, 0.5) * 0.5
+        local = top[self.rng.integers(len(top), size=n)] + self.rng.normal(
+            size=(n, self.space.n_features)
+        ) * scale * self.rng.choice([0.05, 0.2, 1.0], size=(n, 1))
+        local = np.clip(local, 0.0, 1.0)
+        if not self._plain:
+            local = np.stack([self._snap(p) for p in local])
+        return np.vstack([rand, local])
+
+    def _categorical_moves(self, x: np.ndarray, best: float) -> np.ndarray:
+        cands = [x]
+        for p in self.space.params:
+            if isinstance(p, Categorical):
+                s = self.space.feature_slice(p.name)
+                if x[s].sum() == 0:  # inactive
+                    continue
+                for j in range(p.width):
+                    y = x.copy()
+                    y[s] = 0.0
+                    y[s.start + j] = 1.0
+                    cands.append(self._snap(y))
+        if len(cands) == 1:
+            return x
+        cands_a = np.stack(cands)
+        return cands_a[int(np.argmax(log_ei(*self.gp.predict(cands_a), best)))]
+
+    # --- the optimiser ----------------------------------------------------------------------
+    def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
+        n_obs = len(history.observed)
+        if n_obs < self.n_startup or n_obs < 2 or np.ptp(history.values) == 0:
+            points = sobol_points(len(self.space), history.n_total, n, self._sobol_seed)
+            return [self.space.from_flat(u) for u in points]
+        x = self.space.features_many(history.observed)
+        y = np.asarray(history.values, dtype=float)
+        warp = OutputWarp(self.warp_output)
+        yw = warp.fit_transform(y)
+        if history.failed:
+            x = np.vstack([x, self.space.features_many(history.failed)])
+            yw = np.concatenate([yw, np.full(len(history.failed), yw.max())])
+        self.gp.fit(x, yw, seed=int(self.rng.integers(2**31)))
+        best = float(yw.min())
+        lie = best
+        out: list[dict[str, Any]] = []
+        xs, ys = x, yw
+        liars = [self.space.features(c) for c in history.pending]
+        if liars:
+            xs = np.vstack([xs, np.stack(liars)])
+            ys = np.concatenate([ys, np.full(len(liars), lie)])
+            self.gp.set_data(xs, ys)
+        for _ in range(n):
+            cands = self._candidates(x, yw)
+            point, _ = optimize_acquisition(
+                self.gp, best, cands, self._free, self._snap, n_starts=self.n_starts
+            )
+            point = self._categorical_moves(point, best)
+            if np.min(np.abs(xs - point).max(axis=1)) < 1e-9:
+                # the model wants a point it already has (a converged search on a grid):
+                # a random point teaches it more than a repeat
+                point = self.space.features(self.space.sample(self.rng, 1)[0])
+            config = self.space.from_features(point)
+            out.append(config)
+            xs = np.vstack([xs, self.space.features(config)])
+            ys = np.concatenate([ys, [lie]])
+            if len(out) < n:
+                self.gp.set_data(xs, ys)
+        return out
