@@ -80,7 +80,7 @@ def test_krum_refuses_f_too_large(n: int, f: int) -> None:
 
 @pytest.mark.parametrize("f", [-1, 1.5, True, "1"])
 def test_krum_refuses_non_integer_f(f: object) -> None:
-    with pytest.raises(InvalidParameter, match="^f: "):
+    with pytest.raises(InvalidParameter, match=r"^f: "):
         robust.krum(np.zeros((9, 2)), f=f)  # type: ignore[arg-type]
 
 
@@ -94,7 +94,7 @@ def test_coordinate_median_and_trimmed_mean() -> None:
 
 @pytest.mark.parametrize("trim", [0.5, -0.1, 3, True, "x"])
 def test_trimmed_mean_refuses_bad_trim(trim: object) -> None:
-    with pytest.raises(InvalidParameter, match="^trim: "):
+    with pytest.raises(InvalidParameter, match=r"^trim: "):
         robust.trimmed_mean(np.zeros((5, 2)), trim)  # type: ignore[arg-type]
 
 
@@ -135,9 +135,9 @@ def test_non_finite_state_dict_names_the_key() -> None:
 
 
 def test_bad_shapes_and_empty() -> None:
-    with pytest.raises(EmptyEnsemble, match="^updates: has no workers"):
+    with pytest.raises(EmptyEnsemble, match=r"^updates: has no workers"):
         robust.mean(np.zeros((0, 3)))
-    with pytest.raises(EmptyEnsemble, match="^updates: has no workers"):
+    with pytest.raises(EmptyEnsemble, match=r"^updates: has no workers"):
         robust.mean([])
     with pytest.raises(InvalidUpdates, match=r"^updates: has shape \(3,\)"):
         robust.mean(np.zeros(3))
@@ -145,9 +145,9 @@ def test_bad_shapes_and_empty() -> None:
         robust.mean([{"w": np.zeros(3)}, {"w": np.zeros(4)}])
     with pytest.raises(InvalidUpdates, match=r"^updates\[1\]: keys differ"):
         robust.mean([{"w": np.zeros(3)}, {"v": np.zeros(3)}])
-    with pytest.raises(InvalidUpdates, match="^updates: is one state dict"):
+    with pytest.raises(InvalidUpdates, match=r"^updates: is one state dict"):
         robust.mean({"w": np.zeros(3)})  # type: ignore[arg-type]
-    with pytest.raises(InvalidParameter, match="^rule: unknown"):
+    with pytest.raises(InvalidParameter, match=r"^rule: unknown"):
         robust.aggregate(np.zeros((3, 2)), "median")
 
 
@@ -169,11 +169,11 @@ def test_mad_filter_rejects_outliers_and_remembers() -> None:
 
 
 def test_mad_filter_refuses_bad_settings() -> None:
-    with pytest.raises(InvalidParameter, match="^memory: "):
+    with pytest.raises(InvalidParameter, match=r"^memory: "):
         robust.MadFilter(memory=1.5)
-    with pytest.raises(InvalidParameter, match="^threshold: "):
+    with pytest.raises(InvalidParameter, match=r"^threshold: "):
         robust.MadFilter(threshold=0)
-    with pytest.raises(InvalidParameter, match="^workers: "):
+    with pytest.raises(InvalidParameter, match=r"^workers: "):
         robust.MadFilter()(np.zeros((3, 2)), workers=[1, 1, 2])
 
 

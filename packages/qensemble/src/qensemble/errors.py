@@ -1,4 +1,4 @@
-"""The errors qensemble raises on purpose. Each subclasses the builtin that fits and names the field."""
+"""Errors qensemble raises on purpose; each subclasses the fitting builtin and names the field."""
 
 from __future__ import annotations
 
