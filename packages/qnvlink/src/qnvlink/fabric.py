@@ -142,6 +142,8 @@ class Fabric:
             key = (role, node) if graph.nodes[node]["kind"] == "gpu" else rep[node]
             return vindex.setdefault(key, len(vindex))
 
+        self._gpu_out = np.array([vnode(g, "out") for g in self.gpus], dtype=np.int64)
+        self._gpu_in = np.array([vnode(g, "in") for g in self.gpus], dtype=np.int64)
         # virtual directed edge -> list of (directed resource, bandwidth, latency)
         members: dict[tuple[int, int], list[tuple[int, float, float]]] = {}
         for u, v, d in graph.edges(data=True):
@@ -164,8 +166,6 @@ class Fabric:
             weights.append(_MESSAGE_GB / total + latency + 1e-12)
         size = len(vindex)
         matrix = csr_matrix((weights, (rows, cols)), shape=(size, size))
-        self._gpu_out = np.array([vnode(g, "out") for g in self.gpus], dtype=np.int64)
-        self._gpu_in = np.array([vnode(g, "in") for g in self.gpus], dtype=np.int64)
         dist, pred = dijkstra(
             matrix, directed=True, indices=self._gpu_out, return_predecessors=True
         )

@@ -120,7 +120,7 @@ def fabric_from_json(text: str, name: str = "fabric") -> Fabric:
         data = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise MalformedFile("json: nested too deeply; a fabric file is two levels deep.") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise MalformedFile(f"json: not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
         raise MalformedFile(

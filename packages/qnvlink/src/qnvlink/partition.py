@@ -35,8 +35,7 @@ def _split(sub: csr_matrix, caps: list[int], seed: int) -> np.ndarray:
     options = pymetis.Options(seed=seed)
     _, parts = pymetis.part_graph(
         k,
-        xadj=sub.indptr,
-        adjncy=sub.indices,
+        adjacency=pymetis.CSRAdjacency(sub.indptr, sub.indices),
         eweights=_int_weights(sub),
         tpwgts=[c / total for c in caps],
         options=options,

@@ -210,7 +210,7 @@ def traffic_from_json(text: str, field: str = "traffic") -> np.ndarray:
         data = json.loads(text, parse_constant=_refuse)
     except RecursionError:
         raise MalformedFile(f"{field}: JSON nested too deeply; give a list of rows.") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise MalformedFile(f"{field}: not valid JSON ({exc}).") from None
     if isinstance(data, dict):
         data = data.get("traffic", data.get("matrix"))
