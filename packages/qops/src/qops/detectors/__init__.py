@@ -1,5 +1,6 @@
 """Streaming anomaly detectors: one point in, one score in [0, 1] out."""
 
+from qops.detectors.adaptive_resonance import AdaptiveResonanceDetector, haar_dwt
 from qops.detectors.base import SeriesContext, StreamingDetector
 from qops.detectors.ewma import EwmaDetector
 from qops.detectors.isolation_forest import IsolationForestDetector, StreamingIsolationForest
@@ -11,6 +12,7 @@ from qops.detectors.seasonal_esd import SeasonalEsdDetector, estimate_period
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "AdaptiveResonanceDetector",
     "EwmaDetector",
     "IsolationForestDetector",
     "KnnConformalDetector",
@@ -22,5 +24,6 @@ __all__ = [
     "StreamingIsolationForest",
     "detector_names",
     "estimate_period",
+    "haar_dwt",
     "make_detector",
 ]

@@ -26,10 +26,12 @@ are not skipped by downsampling; categories grow with the series' novelty.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
 from qops.detectors.base import SeriesContext, StreamingDetector
+from qops.errors import InvalidConfig
 
 __all__ = ["AdaptiveResonanceDetector", "DualVigilanceArt", "haar_dwt"]
 
@@ -150,8 +152,15 @@ class AdaptiveResonanceDetector(StreamingDetector):
         levels: int = 80,
         snap: float = 0.075,
         initial_rho: float = 0.80,
+        magnitude_gate: float | None = None,
     ) -> None:
         super().__init__()
+        if magnitude_gate is not None and not magnitude_gate > 0:
+            raise InvalidConfig(
+                f"magnitude_gate: {magnitude_gate!r}; use a positive number of standard "
+                "deviations, or None for ARTime's scores unchanged."
+            )
+        self.magnitude_gate = magnitude_gate
         self.context = context
         self.window = window
         self.levels = levels
@@ -183,16 +192,39 @@ class AdaptiveResonanceDetector(StreamingDetector):
         self.match_sum, self.match_count = 0.0, 0
         self.match_window = np.ones(self.trend // 2 + 1)
         self.gap_window = np.zeros(self.trend + 1)
+        # the raw points the magnitude gate compares: a probationary period, then the block
+        self.history: deque[float] = deque(maxlen=self.probation + self.step)
 
     # --------------------------------------------------------------- the point stream
     def _score(self, value: float) -> float:
         self.block = [*self.block[1:], value]
+        if self.magnitude_gate is not None:
+            self.history.append(value)
         score = 0.0
         if self.i % self.step == 0:
             score = self._downsampled(self._block_value())
             self.dsi += 1
+            if score > 0 and self.magnitude_gate is not None:
+                score *= self._magnitude_factor()
         self.i += 1
         return score
+
+    def _magnitude_factor(self) -> float:
+        """``z / (z + gate)``: ``z`` is how far the block that raised the alarm lies from the
+        median of the points before it (up to a probationary period of them), in their
+        standard deviations. ART judges shape; this keeps an alarm's score high only when the
+        block is also far from the usual level, which is what separates NAB's labelled events
+        from ART's false alarms on bursty series (docs/qops.md)."""
+        values = np.fromiter(self.history, dtype=float)
+        reference, block = values[: -self.step], values[-self.step :]
+        if reference.size < 2:
+            return 1.0
+        span = self.context.value_max - self.context.value_min
+        spread = float(reference.std()) + 1e-3 * span
+        if spread <= 0:
+            return 1.0
+        z = float(np.max(np.abs(block - np.median(reference)))) / spread
+        return z / (z + self.magnitude_gate)
 
     def _block_value(self) -> float:
         block = self.block
@@ -277,7 +309,8 @@ class AdaptiveResonanceDetector(StreamingDetector):
         art.rho_lb = art.rho_ub = self.initial_rho
         for f in batch[order]:
             art.train(f)
-        return float(np.mean(art.matches[self.trend // 2 - 1 :]))
+        settled = art.matches[max(0, self.trend // 2 - 1) :]
+        return float(np.mean(settled)) if settled else self.initial_rho
 
     def _detect(self, features: np.ndarray, i: int) -> float:
         art = self.art

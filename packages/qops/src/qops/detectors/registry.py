@@ -35,9 +35,10 @@ _FACTORIES: dict[str, DetectorFactory] = {
     "knn_conformal": lambda context: KnnConformalDetector(context),
     "multiscale_knn": lambda context: MultiScaleKnnDetector(context),
     "adaptive_resonance": lambda context: AdaptiveResonanceDetector(context),
+    "gated_resonance": lambda context: AdaptiveResonanceDetector(context, magnitude_gate=3.0),
 }
 
-DEFAULT_DETECTOR = "multiscale_knn"
+DEFAULT_DETECTOR = "gated_resonance"
 
 
 def detector_names() -> list[str]:
