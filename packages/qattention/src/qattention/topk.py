@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from qattention.errors import InvalidArgument, InvalidShape
 
 # one query chunk's score block is kept below this many elements when chunk_size is not given
-# (64 MiB of float32): large enough that the matrix products stay efficient, small enough that
-# a 16k x 16k problem never materialises its 1 GiB score matrix
-_CHUNK_ELEMENTS = 1 << 24
+# (16 MiB of float32, 256 queries x 16k keys): large enough that the matrix products stay
+# efficient, small enough that a 16k x 16k problem never materialises its 1 GiB score matrix
+_CHUNK_ELEMENTS = 1 << 22
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -128,7 +128,7 @@ def topk_attention(
     ``top_k >= S`` (the key length) is plain attention and is handed to SDPA. Otherwise keys
     are ranked after the mask is applied, so a row with fewer than ``top_k`` allowed keys
     attends to exactly those; masked keys never receive weight. ``chunk_size`` queries are
-    scored at a time (default: as many as keep one chunk's scores under 2^24 elements).
+    scored at a time (default: as many as keep one chunk's scores under 2^22 elements).
     Returns ``(..., L, Ev)``. Differentiable in ``q``, ``k``, ``v`` and a float mask.
     """
     _check_tensors(q, k, v)
