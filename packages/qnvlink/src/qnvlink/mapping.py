@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from qnvlink.congestion import congestion_search
 from qnvlink.errors import InvalidTraffic, TooManyRanks, UnknownMethod
 from qnvlink.fabric import Fabric
 from qnvlink.metrics import Metrics, evaluate
@@ -19,7 +20,7 @@ from qnvlink.traffic import check_traffic
 
 __all__ = ["METHODS", "Plan", "map_ranks", "remap"]
 
-METHODS = ("identity", "greedy", "metis", "local", "qubo", "exact", "best")
+METHODS = ("identity", "greedy", "metis", "local", "congestion", "qubo", "exact", "best")
 
 
 @dataclass
@@ -106,10 +107,12 @@ def map_ranks(
     """Place ``traffic``'s ranks on ``fabric``'s GPUs with ``method``.
 
     Methods: ``identity`` (rank r on GPU r), ``greedy`` (graph growing), ``metis``
-    (recursive METIS along the fabric hierarchy), ``local`` (pairwise swaps from ``initial``,
-    else from ``metis``), ``qubo`` (the quadratic assignment as a BQM through
-    ``qcore.solve(solver=...)``, small cases), ``exact`` (enumeration, tiny cases) and ``best``
-    (identity, greedy, metis and both refined by local search; the lowest simulated time
+    (recursive METIS along the fabric hierarchy), ``local`` (pairwise swaps from
+    ``initial``, else from ``metis``), ``congestion`` (swaps that relieve the busiest links,
+    from ``initial`` or the least congested cheap placement), ``qubo`` (the quadratic
+    assignment as a BQM through ``qcore.solve(solver=...)``, small cases), ``exact``
+    (enumeration, tiny cases) and ``best`` (identity, greedy, metis, both refined by local
+    search, the two fastest of those refined by congestion search; the lowest simulated time
     wins; ``skip(fabric, traffic, mapping)`` returning true drops a candidate before it is
     simulated, e.g. a contention predictor's verdict).
     """
@@ -153,6 +156,22 @@ def map_ranks(
             else metis_map(fabric, weights, n, seed=seed)
         )
         perm = refine(base)
+    elif method == "congestion":
+        if start_mapping is not None:
+            base = _pad(start_mapping, size)
+        else:  # the start with the least busy link among the cheap placements
+            starts = [
+                np.arange(size),
+                greedy(weights, distance),
+                metis_map(fabric, weights, n, seed=seed),
+            ]
+            peaks = [
+                evaluate(fabric, matrix, p[:n], run_simulation=False).max_congestion_s
+                for p in starts
+            ]
+            base = starts[int(np.argmin(peaks))]
+        perm, cinfo = congestion_search(fabric, matrix, base, n, seed=seed, deadline=deadline)
+        info.update({f"congestion_{k}": v for k, v in cinfo.items()})
     elif method == "exact":
         perm = exact(weights, distance, n)
         info["proven_optimal"] = True
@@ -211,6 +230,22 @@ def _best(
         key = (metrics.sim_time_s, results[name]["objective"])
         if best_metrics is None or key < (best_metrics.sim_time_s, results[best_name]["objective"]):
             best_name, best_metrics = name, metrics
+    # the two fastest so far, refined on link congestion (what the simulated time follows)
+    ranked = sorted(results, key=lambda k: (results[k]["sim_time_s"], results[k]["objective"]))
+    for name in ranked[:2]:
+        perm, _ = congestion_search(
+            fabric, matrix, candidates[name], n, seed=seed, deadline=deadline
+        )
+        label = f"{name}+congestion"
+        candidates[label] = perm
+        metrics = evaluate(fabric, matrix, perm[:n])
+        results[label] = {
+            "sim_time_s": metrics.sim_time_s,
+            "objective": qap_cost(weights, distance, perm),
+        }
+        key = (metrics.sim_time_s, results[label]["objective"])
+        if key < (best_metrics.sim_time_s, results[best_name]["objective"]):
+            best_name, best_metrics = label, metrics
     assert best_name is not None and best_metrics is not None
     info = {"winner": best_name, "candidates": results, "skipped": skipped}
     info["objective"] = results[best_name]["objective"]

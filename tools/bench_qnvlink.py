@@ -1,0 +1,167 @@
+"""qnvlink benchmark: simulated communication time of each mapping method, and planning time.
+
+    uv run --frozen python tools/bench_qnvlink.py --suite fabrics   # DGX H100 x 4-16, NVL72
+    uv run --frozen python tools/bench_qnvlink.py --suite scale     # 1,024 ranks
+    uv run --frozen python tools/bench_qnvlink.py --suite tiny      # every method vs exact
+    uv run --frozen python tools/bench_qnvlink.py --suite schedule  # rounds vs Delta
+    uv run --frozen python tools/bench_qnvlink.py --suite predictor
+    uv run --frozen python tools/bench_qnvlink.py --suite adaptive
+
+Times are ratios against identity and METIS-only placement in the same run (the machine is
+shared); "plan s" is wall time of planning (without the final simulation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import qnvlink
+
+JOBS_H100 = {4: (2, 8, 2), 8: (4, 8, 2), 16: (4, 8, 4)}  # nodes -> (pp, tp, dp)
+VOLUMES = {"tp_bytes": 2e9, "dp_bytes": 1e9, "pp_bytes": 1e8}
+
+
+def _shuffled(traffic: np.ndarray, seed: int) -> np.ndarray:
+    """The same job with ranks numbered in a random order (a scheduler's arbitrary order)."""
+    perm = np.random.default_rng(seed).permutation(traffic.shape[0])
+    return traffic[np.ix_(perm, perm)]
+
+
+def _row(label: str, fabric: qnvlink.Fabric, traffic: np.ndarray, methods: list[str]) -> list[str]:
+    plans = {}
+    for method in methods:
+        started = time.perf_counter()
+        plan = qnvlink.map_ranks(fabric, traffic, method, seed=0)
+        plans[method] = (plan, time.perf_counter() - started)
+    ident = plans["identity"][0].metrics.sim_time_s
+    metis = plans["metis"][0].metrics.sim_time_s
+    cells = [label, f"{traffic.shape[0]}"]
+    for method in methods:
+        plan, _ = plans[method]
+        cells.append(f"{plan.metrics.sim_time_s * 1e3:.2f}")
+    best = plans["best"][0]
+    cells += [
+        f"{ident / best.metrics.sim_time_s:.2f}x",
+        f"{metis / best.metrics.sim_time_s:.2f}x",
+        best.info["winner"],
+        f"{best.metrics.lower_bound_s * 1e3:.2f}",
+    ]
+    cells += [f"{plans[m][0].wall_s:.2f}" for m in methods]
+    return cells
+
+
+def suite_fabrics(args: argparse.Namespace) -> None:
+    methods = ["identity", "greedy", "metis", "local", "best"]
+    header = (
+        ["fabric / job", "ranks"]
+        + [f"{m} ms" for m in methods]
+        + ["best vs identity", "best vs metis", "winner", "lower bound ms"]
+        + [f"{m} plan s" for m in methods]
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    cases = []
+    for nodes, (pp, tp, dp) in JOBS_H100.items():
+        for topology in ("rail", "fat-tree"):
+            fabric = qnvlink.cluster("dgx-h100", nodes, topology=topology)
+            job = qnvlink.parallel_3d(pp, tp, dp, **VOLUMES)
+            cases.append(
+                (f"{nodes}x DGX H100 {topology}, pp{pp} tp{tp} dp{dp} megatron order", fabric, job)
+            )
+            cases.append(
+                (
+                    f"{nodes}x DGX H100 {topology}, pp{pp} tp{tp} dp{dp} shuffled",
+                    fabric,
+                    _shuffled(job, nodes),
+                )
+            )
+    for racks, (pp, tp, dp) in {1: (9, 4, 2), 2: (2, 8, 9)}.items():
+        fabric = qnvlink.gb200_nvl72() if racks == 1 else qnvlink.cluster("gb200-nvl72", racks)
+        job = qnvlink.parallel_3d(pp, tp, dp, **VOLUMES)
+        cases.append((f"{racks}x GB200 NVL72, pp{pp} tp{tp} dp{dp} megatron order", fabric, job))
+        cases.append(
+            (f"{racks}x GB200 NVL72, pp{pp} tp{tp} dp{dp} shuffled", fabric, _shuffled(job, racks))
+        )
+    for label, fabric, job in cases:
+        print("| " + " | ".join(_row(label, fabric, job, methods)) + " |", flush=True)
+
+
+def suite_scale(args: argparse.Namespace) -> None:
+    fabric = qnvlink.cluster("dgx-h100", 128)
+    job = qnvlink.parallel_3d(8, 8, 16, **VOLUMES)
+    print("| job | method | plan s (wall) | simulated ms | vs identity |")
+    print("|---|---|---|---|---|")
+    for label, traffic in (("megatron order", job), ("shuffled", _shuffled(job, 1))):
+        ident = None
+        for method in ("identity", "metis", "local", "best"):
+            started = time.perf_counter()
+            plan = qnvlink.map_ranks(fabric, traffic, method, seed=0)
+            wall = time.perf_counter() - started
+            ident = ident or plan.metrics.sim_time_s
+            print(
+                f"| 1,024 ranks pp8 tp8 dp16 on 128x DGX H100 rail, {label} | {method} | "
+                f"{wall:.1f} | {plan.metrics.sim_time_s * 1e3:.2f} | "
+                f"{ident / plan.metrics.sim_time_s:.2f}x |",
+                flush=True,
+            )
+
+
+def suite_tiny(args: argparse.Namespace) -> None:
+    fabrics = {
+        "partial-nvlink": qnvlink.partial_nvlink(),
+        "pcie-only": qnvlink.pcie_only(),
+        "dgx-h100": qnvlink.dgx_h100(),
+    }
+    jobs = {
+        "ring 6": qnvlink.ring_allreduce(6, 1e9),
+        "tree 7": qnvlink.tree_allreduce(7, 1e9),
+        "halo 2x4": qnvlink.halo((2, 4), 1e9),
+        "3D pp2 tp2 dp2": qnvlink.parallel_3d(2, 2, 2, **VOLUMES),
+        "all-to-all 8": qnvlink.all_to_all(8, 1e9),
+    }
+    methods = ["identity", "greedy", "metis", "local", "best", "qubo"]
+    print("| fabric | job | " + " | ".join(f"{m} gap" for m in methods) + " | qubo solver, s |")
+    print("|---|---|" + "---|" * (len(methods) + 1))
+    for fname, fabric in fabrics.items():
+        for jname, traffic in jobs.items():
+            shuffled = _shuffled(traffic, 7)
+            exact = qnvlink.map_ranks(fabric, shuffled, "exact")
+            ref = exact.info["objective"]
+            cells = [fname, jname]
+            qinfo = ""
+            for method in methods:
+                if method == "qubo" and traffic.shape[0] * fabric.num_gpus > 64:
+                    # 7-8 ranks x 8 GPUs is above what a heuristic QUBO solves well here
+                    kwargs = {"solver": "tabu", "time_limit": 2.0}
+                else:
+                    kwargs = {"solver": "tabu", "time_limit": 2.0} if method == "qubo" else {}
+                plan = qnvlink.map_ranks(fabric, shuffled, method, seed=0, **kwargs)
+                gap = (plan.info["objective"] - ref) / ref
+                mark = "*" if plan.info.get("repaired") else ""
+                cells.append(f"{gap * 100:.1f}%{mark}")
+                if method == "qubo":
+                    qinfo = (
+                        f"{plan.info['solver']} {plan.info['variables']} vars, {plan.wall_s:.1f}"
+                    )
+            print("| " + " | ".join(cells) + f" | {qinfo} |", flush=True)
+
+
+SUITES = {"fabrics": suite_fabrics, "scale": suite_scale, "tiny": suite_tiny}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=sorted(SUITES), required=True)
+    args = parser.parse_args(argv)
+    SUITES[args.suite](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
