@@ -261,3 +261,31 @@ def test_fuzz_against_brute_force(L, S, top_k, chunk, seed, masked):
     mask = torch.rand(L, S, generator=torch.Generator().manual_seed(seed)) > 0.5 if masked else None
     out = topk_attention(q, k, v, top_k, attn_mask=mask, chunk_size=chunk)
     assert torch.allclose(out, _brute_force(q, k, v, min(top_k, S), mask), atol=1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_and_sdpa():
+    q, k, v = _qkv(14, b=2, h=4, L=300, S=310, e=32, ev=16, dtype=torch.float32)
+    mask = torch.rand(2, 1, 300, 310, generator=torch.Generator().manual_seed(14)) > 0.3
+    mask[0, 0, 7] = False
+    dev = [t.cuda() for t in (q, k, v)]
+    for top_k in (1, 17, 310):
+        for m, causal in ((None, False), (mask, False), (None, True)):
+            cpu = topk_attention(q, k, v, top_k, attn_mask=m, is_causal=causal)
+            gpu = topk_attention(
+                *dev,
+                top_k,
+                attn_mask=None if m is None else m.cuda(),
+                is_causal=causal,
+                chunk_size=64,
+            )
+            assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
+    ref = F.scaled_dot_product_attention(*dev, attn_mask=mask.cuda())
+    kern = _chunked_topk(
+        *dev, 310, mask.cuda().expand(2, 4, 300, 310), False, None, q.shape[:-2], 64
+    )
+    assert torch.allclose(kern, ref, atol=TOL)
+    grads = [t.clone().requires_grad_(True) for t in dev]
+    topk_attention(*grads, 9, attn_mask=mask.cuda()).sum().backward()
+    assert all(torch.isfinite(g.grad).all() for g in grads)
+    assert torch.all(grads[0].grad[0, :, 7] == 0)
