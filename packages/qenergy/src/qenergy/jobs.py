@@ -189,8 +189,10 @@ def load_jobs(source: object, *, require_power: bool = True) -> pd.DataFrame:
         watts = []
         for j, v, g in zip(ids, frame[pcol], gpus, strict=True):
             field = f"{pcol} (job {j!r})"
-            if isinstance(v, str) and pcol != "power":
-                v = _number(v, field)  # a number-typed column read from text
+            if isinstance(v, str) and not v.strip():
+                raise InvalidJobs(
+                    f"{field}: is empty; give the power or drop the column and predict it."
+                )
             w = parse_power(v, field, unit)
             if w <= 0:
                 raise InvalidJobs(f"{field}: {w:g} W; a running job draws positive power.")
