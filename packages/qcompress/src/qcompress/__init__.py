@@ -15,13 +15,19 @@ from qcompress.errors import (
     QcompressError,
     UnsupportedTensor,
 )
+from qcompress.feedback import ErrorFeedback, PowerSGD, PowerSGDGroup
+from qcompress.planner import Plan, plan
 from qcompress.storage import Reader, load, save
 
 __all__ = [
     "METHODS",
     "CorruptData",
+    "ErrorFeedback",
     "InvalidSettings",
     "MissingExtra",
+    "Plan",
+    "PowerSGD",
+    "PowerSGDGroup",
     "QcompressError",
     "Reader",
     "UnsupportedTensor",
@@ -31,6 +37,7 @@ __all__ = [
     "error_stats",
     "inspect",
     "load",
+    "plan",
     "save",
 ]
 

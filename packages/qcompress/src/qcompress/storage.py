@@ -174,8 +174,13 @@ class Reader:
         view = self.container(name)
         try:
             return decompress(view, max_output_bytes=self._max_output)
+        except CorruptData as exc:
+            message = str(exc)
         finally:
-            view.release()
+            view = None  # type: ignore[assignment]
+        # raised outside the handler: the failed decode's frames (and their views into the
+        # memory map) must be gone, or the map could not be closed
+        raise CorruptData(f"{self.path}: tensor {name!r}: {message}")
 
     def close(self) -> None:
         if getattr(self, "_map", None) is not None:

@@ -31,6 +31,7 @@ from qcompress.tensors import TensorInfo
 __all__ = ["Mixed", "block_importance"]
 
 LEVELS = (4, 8, 16)
+CONTAINER_OVERHEAD = 1024  # bytes of prelude and JSON header, generously
 
 
 def block_importance(
@@ -123,11 +124,15 @@ class Mixed(Codec):
         cost = {4: 4 * block + 32, 8: 8 * block + 32, 16: 16 * block}
         level = np.full(rows, 4, dtype=np.uint8)
         if bits is not None:
-            budget = setting_float(bits, "bits", 0.0, 64.0) * max(n, 1)
+            # the budget covers the whole container: header, level map (one byte per block
+            # at worst) and payload
+            overhead = 8 * (CONTAINER_OVERHEAD + rows)
+            budget = setting_float(bits, "bits", 0.0, 64.0) * max(n, 1) - overhead
             if rows and cost[4] * rows > budget:
+                floor = (cost[4] * rows + overhead) / n
                 raise InvalidSettings(
                     f"bits: {bits} bits/value is below the 4-bit floor of mixed precision "
-                    f"({cost[4] * rows / n:.3f} with scales); raise it or use method='auto'"
+                    f"({floor:.3f} with scales and header); raise it or use method='auto'"
                 )
             spent = cost[4] * rows
             for target in (8, 16):
