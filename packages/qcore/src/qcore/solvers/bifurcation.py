@@ -91,20 +91,28 @@ class _Arrays:
             self.device = torch.device(device)
             if dense:
                 self.J = torch.as_tensor(J.toarray(), dtype=torch.float32, device=self.device)
+                self.J64 = torch.as_tensor(J.toarray(), dtype=torch.float64, device=self.device)
             else:
                 coo = J.tocsr()
                 with warnings.catch_warnings():  # torch flags sparse CSR as beta on every use
                     warnings.simplefilter("ignore", UserWarning)
-                    self.J = self._sparse(torch, coo)
+                    self.J = self._sparse(torch, coo, torch.float32)
+                    self.J64 = self._sparse(torch, coo, torch.float64)
 
-    def _sparse(self, torch, coo: sp.csr_matrix):
+    def _sparse(self, torch, coo: sp.csr_matrix, dtype):
         return torch.sparse_csr_tensor(
             torch.as_tensor(coo.indptr, dtype=torch.int64),
             torch.as_tensor(coo.indices, dtype=torch.int64),
-            torch.as_tensor(coo.data, dtype=torch.float32),
+            torch.as_tensor(coo.data, dtype=dtype),
             size=coo.shape,
             check_invariants=True,  # scipy CSR is valid; checking once is cheap
         ).to(self.device)
+
+    def energies(self, signs):
+        """Per agent (column of ``signs``, +-1), ``0.5 s' J s'`` of the model whose negated
+        couplings this holds, in float64 on the device (without the model's offset)."""
+        s = signs.to(self.xp.float64)
+        return -0.5 * (s * (self.J64 @ s)).sum(0)
 
     def from_numpy(self, array: np.ndarray):
         if self.backend == "numpy":
@@ -260,25 +268,21 @@ class SimulatedBifurcationSolver(QcoreSampler):
             if steps_done % check_every and not last:
                 continue
             if backend == "torch":
-                # On the device: estimate every agent's energy there and bring back only the
-                # agents that may have improved, so a check moves [agents] floats, not the
-                # whole [size, agents] state (which dominated CUDA runs with many agents).
+                # On the device: every agent's energy in float64 there, and only the agents
+                # that improved come back to the host, so a check moves [agents] floats and a
+                # few states, not the whole [size, agents] state (that copy and a host-side
+                # energy pass dominated CUDA runs with many agents).
                 device_signs = xp.where(x >= 0, 1.0, -1.0)
-                estimate = ops.to_numpy(-0.5 * (device_signs * (ops.J @ device_signs)).sum(0))
-                estimate = estimate.astype(np.float64) + arrays.offset
-                # float32 estimates: a margin so an agent within rounding is checked exactly
-                margin = 1e-4 * (1.0 + np.abs(best_energy[np.isfinite(best_energy)]).max(initial=0))
-                maybe = np.flatnonzero(~(estimate >= best_energy + margin))
+                energy = ops.to_numpy(ops.energies(device_signs)) + arrays.offset
+                improved = np.flatnonzero(energy < best_energy)
                 stable = last_signs is not None and bool(xp.equal(device_signs, last_signs))
                 last_signs = device_signs
-                if maybe.size:
-                    picked = ops.to_numpy(device_signs[:, ops.from_index(maybe)]).T
-                    signs = picked.astype(np.int8)
+                if improved.size:
+                    picked = device_signs[:, ops.from_index(improved)]
+                    signs = ops.to_numpy(picked).T.astype(np.int8)
                     spins = signs[:, 1:] * signs[:, :1] if h_present else signs
-                    energy = arrays.energies(spins)
-                    better = energy < best_energy[maybe]
-                    best_energy[maybe[better]] = energy[better]
-                    best_spins[maybe[better]] = spins[better]
+                    best_energy[improved] = energy[improved]
+                    best_spins[improved] = spins
             else:
                 signs = ops.to_numpy(xp.sign(x)).T.astype(np.int8)  # [agents, size]
                 signs[signs == 0] = 1
