@@ -69,7 +69,10 @@ def _build(inst: Instance, objective: str, with_guards: bool = False):
     model.AddCumulative(intervals_all, gpus_all, inst.capacity)
     peak_var = None
     if objective == "peak":
-        peak_var = model.NewIntVar(0, inst.budget_delta, "peak")
+        from qenergy.bounds import peak_lower_bound
+
+        floor = min(peak_lower_bound(inst), inst.budget_delta)
+        peak_var = model.NewIntVar(floor, inst.budget_delta, "peak")
         model.AddCumulative(intervals_all, power_all, peak_var)
         model.Minimize(peak_var)
     elif objective == "energy":

@@ -86,7 +86,14 @@ def build_qubo(
             if last < first:
                 continue
             grid = np.arange(lo + math.ceil((first - lo) / step) * step, last + 1, step)
-            for t in sorted({first, last, *map(int, grid)}):
+            starts = {first, last, *map(int, grid)}
+            if (
+                fixed is not None
+                and int(fixed.option[j]) == k
+                and first <= int(fixed.start[j]) <= last
+            ):
+                starts.add(int(fixed.start[j]))  # the incumbent is a state of the model
+            for t in sorted(starts):
                 var = f"x_{j}_{k}_{t}"
                 index[(j, k, t)] = var
                 linear[var] = (
@@ -232,7 +239,8 @@ def _as_states(model: QuboModel, assign: Assignment) -> tuple[np.ndarray, list]:
 def _window(
     inst: Instance, assign: Assignment, objective: str, size: int, rng: np.random.Generator
 ) -> list[int]:
-    """Jobs around the incumbent's peak (or its latest ends), plus a few at random."""
+    """Jobs that could move away from the incumbent's peak instant (those whose window holds
+    it, a random subset when there are more), or, for energy, from its last end."""
     ends = assign.start + np.array(
         [inst.options[j][int(assign.option[j])].duration for j in range(inst.n)]
     )
@@ -241,34 +249,26 @@ def _window(
         for j in range(inst.n):
             o = inst.options[j][int(assign.option[j])]
             prof.add(int(assign.start[j]), int(ends[j]), int(inst.gpus[j]), o.delta_w)
-        i = int(np.argmax(prof.p))
-        t = int(prof.t[i])
-        dist = np.where(
-            (assign.start <= t) & (ends > t), 0, np.minimum(abs(assign.start - t), abs(ends - t))
-        )
-        ranked = list(np.argsort(dist, kind="stable"))
+        t = int(prof.t[int(np.argmax(prof.p))])
     else:
-        ranked = list(np.argsort(-ends, kind="stable"))
-    core = ranked[: max(1, size - size // 4)]
-    others = [j for j in range(inst.n) if j not in set(core)]
-    extra = (
-        list(rng.choice(others, size=min(len(others), size - len(core)), replace=False))
-        if others
-        else []
-    )
-    return sorted(int(j) for j in core + extra)
+        t = int(ends.max()) - 1
+    movable = np.flatnonzero((inst.release <= t) & (inst.deadline > t))
+    if len(movable) > size:
+        movable = rng.choice(movable, size=size, replace=False)
+    return sorted(int(j) for j in movable)
 
 
 def hybrid_schedule(
     inst: Instance,
     objective: str,
     start: Assignment,
-    solver: str = "sa",
+    solver: str = "tabu",
     time_limit: float = 10.0,
     seed: int = 0,
     window: int = 12,
     rounds: int | None = None,
     slots: int = 12,
+    solver_params: dict | None = None,
 ) -> tuple[Assignment, dict]:
     """Large-neighbourhood search: QUBO windows warm-started from the incumbent; keep the best."""
     import time
@@ -286,6 +286,7 @@ def hybrid_schedule(
         free = _window(inst, best, objective, min(window, inst.n), rng)
         model = build_qubo(inst, objective, free, fixed=best, slots=slots)
         params = {"initial_states": _as_states(model, best)} if solver in ("sa", "tabu") else {}
+        params.update(solver_params or {})
         result = qcore.solve(
             model.bqm, solver=solver, time_limit=per_round, seed=int(rng.integers(2**31)), **params
         )

@@ -66,6 +66,7 @@ def schedule_instance(
     time_limit: float | None = None,
     qubo_solver: str = "sa",
     workers: int = 2,
+    hybrid_solver: str = "tabu",
 ) -> ScheduleResult:
     """Schedule a built :class:`Instance` (see :func:`schedule`)."""
     _check(method, objective, time_limit, seed)
