@@ -9,7 +9,10 @@ import pytest
 
 from qenergy.cli import main
 
-SMI = "timestamp, index, power.draw [W], utilization.gpu [%]\n2024/01/15 10:00:00.000, 0, 612.40 W, 97 %\n"
+SMI = (
+    "timestamp, index, power.draw [W], utilization.gpu [%]\n"
+    "2024/01/15 10:00:00.000, 0, 612.40 W, 97 %\n"
+)
 
 
 def test_generate_schedule_check(tmp_path, capsys) -> None:
