@@ -95,14 +95,16 @@ def main() -> int:
             }
         )
     print(
-        f"jobs: train {len(parts['train'][0])}, calibration {len(parts['cal'][0])}, test {len(test_jobs)}; "
+        f"jobs: train {len(parts['train'][0])}, calibration {len(parts['cal'][0])}, "
+        f"test {len(test_jobs)}; "
         f"nominal coverage {1 - args.alpha:.2f}"
     )
     print("| model | job MAPE % | coverage | mean interval width W | node MAPE % | fit s |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['model']} | {r['job_mape_pct']:.2f} | {r['coverage']:.3f} | {r['mean_width_w']:.0f} | "
+            f"| {r['model']} | {r['job_mape_pct']:.2f} | {r['coverage']:.3f} | "
+            f"{r['mean_width_w']:.0f} | "
             f"{r['node_mape_pct']:.2f} | {r['fit_s']:.1f} |"
         )
     if args.json:
