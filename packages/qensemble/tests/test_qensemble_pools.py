@@ -74,6 +74,11 @@ def test_hung_worker_is_replaced_after_member_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings(
+    # Ray's shutdown leaves its helper processes' Popen objects to the garbage collector
+    "ignore::ResourceWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+)
 def test_ray_backend_matches_serial() -> None:
     pytest.importorskip("ray")
     x, y, xv, yv = _data()

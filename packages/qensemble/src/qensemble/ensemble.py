@@ -239,7 +239,7 @@ class Ensemble:
             if y_val is not None:
                 raise InvalidParameter("x_val: y_val was given without x_val; pass both.")
             order = np.random.default_rng([self.seed, 1]).permutation(len(xs))
-            cut = int(round(len(xs) * (1 - self.val_fraction)))
+            cut = round(len(xs) * (1 - self.val_fraction))
             if cut < 1 or cut >= len(xs):
                 raise InvalidParameter("x: too few samples to hold out validation data.")
             xs, ys, xv, yv = xs[order[:cut]], ys[order[:cut]], xs[order[cut:]], ys[order[cut:]]
@@ -359,7 +359,7 @@ class Ensemble:
                     except Exception as exc:  # the member's failure, recorded and retried
                         outcomes.append((handle, exc, False))
                 if self.member_timeout is not None:
-                    for handle, (worker, item, t0) in list(in_flight.items()):
+                    for handle, (_, _, t0) in list(in_flight.items()):
                         if handle not in done and now - t0 > self.member_timeout:
                             outcomes.append(
                                 (

@@ -109,7 +109,7 @@ def _view(n: int, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
     if config.view == "bootstrap":
         return rng.integers(0, n, size=n)
     if config.view == "subsample":
-        return rng.choice(n, size=max(1, int(round(config.subsample * n))), replace=False)
+        return rng.choice(n, size=max(1, round(config.subsample * n)), replace=False)
     return np.arange(n)
 
 
