@@ -48,7 +48,7 @@ def assert_valid(result: qenergy.ScheduleResult, jobs: pd.DataFrame, cluster: Cl
 def test_every_method_returns_a_feasible_schedule(small, method: str, objective: str, caps) -> None:
     jobs, cluster = small
     result = schedule(
-        jobs, cluster, method=method, objective=objective, caps=caps, seed=1, time_limit=2.0
+        jobs, cluster, method=method, objective=objective, caps=caps, seed=1, time_limit=1.0
     )
     assert_valid(result, jobs, cluster)
     if not caps:
@@ -228,3 +228,19 @@ def test_result_outputs(small, tmp_path) -> None:
     profile = result.power_profile()
     assert profile["power_w"].max() == pytest.approx(result.peak_w)
     assert (profile["gpus"] <= cluster.gpus).all()
+
+
+@pytest.mark.slow
+def test_qaoa_on_a_tiny_instance() -> None:
+    """QAOA (qcore's statevector simulation) on two jobs and a 2-step grid: 15 qubits."""
+    pytest.importorskip("pennylane")
+    jobs, cluster = generate_instance(2, seed=0, gpus=8)
+    result = schedule(jobs, cluster, method="qubo", qubo_solver="qaoa", qubo_slots=2, time_limit=60)
+    assert result.info["qubo_solver"] == "qaoa" and result.info["qubo_variables"] <= 20
+    assert_valid(result, jobs, cluster)
+
+
+def test_bad_qubo_slots(small) -> None:
+    jobs, cluster = small
+    with pytest.raises(InvalidParameter, match="qubo_slots"):
+        schedule(jobs, cluster, method="qubo", qubo_slots=0)

@@ -110,7 +110,7 @@ class GradientBoostingPower(LinearPower):
                 (
                     "fit",
                     HistGradientBoostingRegressor(
-                        max_iter=300, learning_rate=0.05, random_state=seed
+                        max_iter=200, learning_rate=0.08, random_state=seed
                     ),
                 ),
             ]

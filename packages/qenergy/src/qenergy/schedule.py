@@ -67,9 +67,18 @@ def schedule_instance(
     qubo_solver: str = "sa",
     workers: int = 2,
     hybrid_solver: str = "tabu",
+    qubo_slots: int = 16,
 ) -> ScheduleResult:
     """Schedule a built :class:`Instance` (see :func:`schedule`)."""
     _check(method, objective, time_limit, seed)
+    if (
+        isinstance(qubo_slots, bool)
+        or not isinstance(qubo_slots, int)
+        or not 1 <= qubo_slots <= 1000
+    ):
+        raise InvalidParameter(
+            f"qubo_slots: {qubo_slots!r}; give a whole number of grid steps in 1..1000."
+        )
     t0 = time.perf_counter()
     info: dict = {}
     bound = None
@@ -80,7 +89,17 @@ def schedule_instance(
 
         chooser = MethodChooser.default()
         picked = chooser.choose(inst, objective, seed=seed)
-        result = schedule_instance(inst, picked, objective, seed, time_limit, qubo_solver, workers)
+        result = schedule_instance(
+            inst,
+            picked,
+            objective,
+            seed,
+            time_limit,
+            qubo_solver,
+            workers,
+            hybrid_solver,
+            qubo_slots,
+        )
         chooser.record(inst, objective, result)
         result.info["chooser_picked"] = picked
         result.method = f"chooser:{picked}"
@@ -99,7 +118,9 @@ def schedule_instance(
     elif method == "qubo":
         from qenergy.qubo import qubo_schedule
 
-        assign, info = qubo_schedule(inst, objective, qubo_solver, time_limit or 5.0, seed)
+        assign, info = qubo_schedule(
+            inst, objective, qubo_solver, time_limit or 5.0, seed, qubo_slots
+        )
     elif method == "hybrid":
         from qenergy.qubo import hybrid_schedule
 
@@ -156,6 +177,7 @@ def schedule(
     cap_slowdown_exponent: float = DEFAULT_SLOWDOWN_EXPONENT,
     qubo_solver: str = "sa",
     workers: int = 2,
+    qubo_slots: int = 16,
 ) -> ScheduleResult:
     """Start times (and, with ``caps``, a per-GPU power cap) for every job.
 
@@ -166,8 +188,12 @@ def schedule(
     under the budget) or ``energy`` (least energy, idle floor over the makespan included).
     ``caps``: fractions of each job's uncapped per-GPU draw it may be capped to, e.g.
     ``(0.85, 0.7)``. ``time_limit``: seconds for the solver part (CP-SAT, QUBO).
-    ``qubo_solver``: any qcore solver name (``sa``, ``tabu``, ``qaoa`` on tiny cases, ...).
+    ``qubo_solver``: any qcore solver name (``sa``, ``tabu``, ``qaoa`` on tiny cases, ...);
+    ``qubo_slots``: grid steps of the time-indexed QUBO (2-3 keep a 2-job case within QAOA's
+    20 simulated qubits).
     """
     _check(method, objective, time_limit, seed)
     inst = build_instance(jobs, cluster, caps, cap_slowdown_exponent)
-    return schedule_instance(inst, method, objective, seed, time_limit, qubo_solver, workers)
+    return schedule_instance(
+        inst, method, objective, seed, time_limit, qubo_solver, workers, qubo_slots=qubo_slots
+    )
