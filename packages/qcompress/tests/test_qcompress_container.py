@@ -269,7 +269,6 @@ def test_fuzz_forged_headers_never_give_a_wrong_tensor(which: int, data: st.Data
     target = header
     for step in path[:-1]:
         target = target[step]
-    old = target[path[-1]]
     new = data.draw(JSONISH)
     target[path[-1]] = new
     try:
