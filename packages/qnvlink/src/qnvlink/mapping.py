@@ -102,7 +102,7 @@ def map_ranks(
     solver: str = "auto",
     time_limit: float | None = None,
     simulate: bool = True,
-    skip: Callable[[Fabric, np.ndarray, np.ndarray], bool] | None = None,
+    skip: Callable[[Fabric, np.ndarray, dict[str, np.ndarray]], set[str]] | None = None,
 ) -> Plan:
     """Place ``traffic``'s ranks on ``fabric``'s GPUs with ``method``.
 
@@ -113,8 +113,8 @@ def map_ranks(
     assignment as a BQM through ``qcore.solve(solver=...)``, small cases), ``exact``
     (enumeration, tiny cases) and ``best`` (identity, greedy, metis, both refined by local
     search, the two fastest of those refined by congestion search; the lowest simulated time
-    wins; ``skip(fabric, traffic, mapping)`` returning true drops a candidate before it is
-    simulated, e.g. a contention predictor's verdict).
+    wins; ``skip(fabric, traffic, {name: mapping})`` returns the names of candidates not to
+    simulate, e.g. :class:`qnvlink.predictor.ContentionPredictor`'s verdict).
     """
     matrix = check_traffic(traffic)
     n = matrix.shape[0]
@@ -200,7 +200,7 @@ def _best(
     seed: int,
     deadline: float | None,
     started: float,
-    skip: Callable[[Fabric, np.ndarray, np.ndarray], bool] | None,
+    skip: Callable[[Fabric, np.ndarray, dict[str, np.ndarray]], set[str]] | None,
     start_mapping: np.ndarray | None,
 ) -> Plan:
     size = fabric.num_gpus
@@ -216,11 +216,15 @@ def _best(
         candidates[f"{base}+local"] = refined
     results: dict[str, dict[str, Any]] = {}
     best_name, best_metrics = None, None
-    skipped = []
+    skipped: list[str] = []
+    if skip is not None:
+        verdict = skip(fabric, matrix, {k: v[:n] for k, v in candidates.items()})
+        skipped = [k for k in candidates if k in verdict]
+        if len(skipped) == len(candidates):  # a bad screen must not leave nothing to run
+            skipped = skipped[1:]
     for name, perm in candidates.items():
         mapping = perm[:n]
-        if skip is not None and name != "identity" and skip(fabric, matrix, mapping):
-            skipped.append(name)
+        if name in skipped:
             continue
         metrics = evaluate(fabric, matrix, mapping)
         results[name] = {
