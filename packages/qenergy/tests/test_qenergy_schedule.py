@@ -18,6 +18,7 @@ from qenergy import (
     generate_instance,
     schedule,
 )
+from qenergy.bounds import peak_lower_bound
 from qenergy.instance import build_instance
 from qenergy.qubo import build_qubo
 from qenergy.schedule import schedule_instance
@@ -67,6 +68,8 @@ def test_auto_matches_the_proven_optimum_on_small_instances(objective: str) -> N
         assert auto.model_value <= exact.model_value * 1.02
         assert heuristic.model_value >= exact.bound - 1e-6  # the bound is a real bound
         assert auto.gap is not None and auto.gap <= 0.02
+        if objective == "peak":  # the energetic bound is a real lower bound
+            assert peak_lower_bound(inst) + cluster.idle_power_w <= exact.model_value + 1e-6
 
 
 def test_caps_lower_the_peak_and_energy(small) -> None:
