@@ -94,12 +94,16 @@ def bench_combine(seeds: list[int], members: int) -> None:
         print("| " + name + " | " + " | ".join(_fmt(rows[h]) for h in header[1:]) + " |")
 
 
+LAMBDA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
 def bench_select(seeds: list[int], library: int, k: int) -> None:
     import qensemble as qe
     from qensemble.selection import ensemble_accuracy
 
     print(f"\n### Selection: {k} of {library} members, test accuracy (%)\n")
-    header = ["dataset", f"all {library}", f"QUBO k={k}", f"Caruana k={k}", f"top-k k={k}"]
+    header = ["dataset", f"all {library}", f"QUBO k={k}", f"QUBO, λ tuned on val k={k}"]
+    header += [f"Caruana k={k}", f"top-k k={k}"]
     header += [f"random k={k}", "QUBO = Caruana set", "QUBO solve s"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -120,6 +124,7 @@ def bench_select(seeds: list[int], library: int, k: int) -> None:
             ).fit(x, y, xv, yv)
             probs = ens.member_probs(xt)
             q = ens.select(k, "qubo", seed=seed)
+            qt = ens.select(k, "qubo", seed=seed, redundancy=LAMBDA_GRID)
             c = ens.select(k, "caruana")
             t = ens.select(k, "top_k")
             rng = np.random.default_rng(seed)
@@ -129,6 +134,7 @@ def bench_select(seeds: list[int], library: int, k: int) -> None:
             ]
             rows[f"all {library}"].append(ensemble_accuracy(probs, yt, list(range(library))))
             rows[f"QUBO k={k}"].append(ensemble_accuracy(probs, yt, q.members))
+            rows[f"QUBO, λ tuned on val k={k}"].append(ensemble_accuracy(probs, yt, qt.members))
             rows[f"Caruana k={k}"].append(ensemble_accuracy(probs, yt, c.members))
             rows[f"top-k k={k}"].append(ensemble_accuracy(probs, yt, t.members))
             rows[f"random k={k}"].append(float(np.mean(randoms)))

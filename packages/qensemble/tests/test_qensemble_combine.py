@@ -223,3 +223,16 @@ def test_selection_refuses_bad_labels() -> None:
         selection.caruana_select(p, y[:-1], 2)
     with pytest.raises(InvalidParameter, match=r"^y: labels must be in 0..2"):
         selection.caruana_select(p, y + 5, 2)
+
+
+def test_qubo_with_a_redundancy_grid_keeps_the_best_on_validation() -> None:
+    p, y = _library(5)
+    grid = [0.0, 0.5, 1.0, 2.0]
+    tuned = selection.qubo_select(p, y, 3, redundancy=grid, solver="exact")
+    singles = [selection.qubo_select(p, y, 3, redundancy=r, solver="exact") for r in grid]
+    assert tuned.info["redundancy"] in grid
+    assert tuned.val_accuracy == max(s.val_accuracy for s in singles)
+    with pytest.raises(InvalidParameter, match=r"^redundancy: is an empty"):
+        selection.qubo_select(p, y, 3, redundancy=[])
+    with pytest.raises(InvalidParameter, match=r"^redundancy: is -1"):
+        selection.qubo_select(p, y, 3, redundancy=-1)

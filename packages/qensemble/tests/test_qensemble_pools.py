@@ -49,6 +49,21 @@ def test_process_pool_survives_a_worker_crash(tmp_path: Path) -> None:
             np.testing.assert_array_equal(a.state[key], value)
 
 
+def test_member_tasks_survive_pickling() -> None:
+    """What the process pool sends to a worker (cheap stand-in for the slow spawn tests)."""
+    import pickle
+
+    from qensemble.training import MemberTask, TrainConfig, train_member
+
+    x, y, xv, yv = _data()
+    task = MemberTask(0, 1, 1, FACTORY, x[:50], y[:50], xv[:20], yv[:20], TrainConfig(epochs=1))
+    clone = pickle.loads(pickle.dumps(task))
+    a, b = train_member(task), train_member(clone)
+    for key, value in a.state.items():
+        np.testing.assert_array_equal(b.state[key], value)
+
+
+@pytest.mark.slow  # a spawned worker imports torch: ~10-30 s on the shared 2 cores
 def test_local_pool_trains_in_worker_processes() -> None:
     x, y, xv, yv = _data()
     ens = qe.Ensemble(FACTORY, 2, backend="local", workers=1, epochs=1, seed=2).fit(x, y, xv, yv)

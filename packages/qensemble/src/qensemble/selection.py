@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,12 +69,18 @@ def error_correlation(probs: Any, y: Any) -> np.ndarray:
     return corr
 
 
+def _val_key(p: np.ndarray, labels: np.ndarray, members: list[int]) -> tuple[float, float]:
+    mix = p[members].mean(axis=0)
+    loglik = float(np.log(np.clip(mix[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    return float((mix.argmax(axis=1) == labels).mean()), loglik
+
+
 def qubo_select(
     probs: Any,
     y: Any,
     k: int,
     *,
-    redundancy: float = 1.0,
+    redundancy: float | Sequence[float] = 1.0,
     solver: str = "auto",
     seed: int | None = 0,
     time_limit: float | None = None,
@@ -84,12 +91,33 @@ def qubo_select(
     ``lam = redundancy * 2 / (k - 1)``, which puts the pair term on the scale of the
     accuracy term (``k`` kept members have ``k (k-1) / 2`` pairs). Up to 20 members qcore's
     ``auto`` enumerates them exactly (``info["proven_optimal"]``).
+
+    ``redundancy`` may be a sequence: one QUBO per value, and the subset whose mean has the
+    best accuracy on ``(probs, y)`` (ties: mean log-probability of the true class) is returned,
+    with the chosen value in ``info["redundancy"]``; the same data Caruana's greedy scores on.
     """
+    if isinstance(redundancy, Sequence) and not isinstance(redundancy, str):
+        if len(redundancy) == 0:
+            raise InvalidParameter("redundancy: is an empty sequence; pass values >= 0.")
+        p, labels, _ = _inputs(probs, y, k)
+        tried = [
+            qubo_select(p, labels, k, redundancy=r, solver=solver, seed=seed, time_limit=time_limit)
+            for r in redundancy
+        ]
+        best = max(tried, key=lambda sel: _val_key(p, labels, sel.members))
+        best.info["tried"] = [(t.info["redundancy"], t.members) for t in tried]
+        best.info["wall_s"] = sum(t.info["wall_s"] for t in tried)
+        return best
     import qcore
     from qcore.problems import subset_selection
 
     p, labels, size = _inputs(probs, y, k)
-    if isinstance(redundancy, bool) or not np.isfinite(redundancy) or redundancy < 0:
+    if (
+        isinstance(redundancy, bool)
+        or not isinstance(redundancy, int | float)
+        or not np.isfinite(redundancy)
+        or redundancy < 0
+    ):
         raise InvalidParameter(f"redundancy: is {redundancy!r}; pass a number >= 0.")
     accuracy = (p.argmax(axis=2) == labels[None, :]).mean(axis=1)
     corr = error_correlation(p, labels)
@@ -114,6 +142,7 @@ def qubo_select(
             "objective": float(decoded.solution.value),
             "energy": result.energy,
             "lambda": lam,
+            "redundancy": float(redundancy),
             "wall_s": result.wall_s,
         },
     )
