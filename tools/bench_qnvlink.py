@@ -152,12 +152,153 @@ def suite_tiny(args: argparse.Namespace) -> None:
             print("| " + " | ".join(cells) + f" | {qinfo} |", flush=True)
 
 
-SUITES = {"fabrics": suite_fabrics, "scale": suite_scale, "tiny": suite_tiny}
+def suite_schedule(args: argparse.Namespace) -> None:
+    from qnvlink.schedule import schedule_rounds
+
+    jobs = {
+        "ring all-reduce 64": qnvlink.ring_allreduce(64),
+        "tree all-reduce 63": qnvlink.tree_allreduce(63),
+        "all-to-all 16": qnvlink.all_to_all(16),
+        "all-to-all 17": qnvlink.all_to_all(17),
+        "halo 8x8": qnvlink.halo((8, 8)),
+        "halo 3x5 open": qnvlink.halo((3, 5), periodic=False),
+        "3D pp4 tp8 dp4": qnvlink.parallel_3d(4, 8, 4),
+        "random 40 ranks p=0.2": _random_job(40, 0.2, 0),
+    }
+    print("| job | bipartite rounds (Delta out/in) | Misra-Gries rounds (Delta) | s |")
+    print("|---|---|---|---|")
+    for name, job in jobs.items():
+        started = time.perf_counter()
+        b = schedule_rounds(job, "bipartite")
+        m = schedule_rounds(job, "misra-gries")
+        wall = time.perf_counter() - started
+        print(f"| {name} | {b.num_rounds} ({b.delta}) | {m.num_rounds} ({m.delta}) | {wall:.2f} |")
+    print()
+    print("| tiny job | QUBO solver | rounds (Delta) | proper | variables | s |")
+    print("|---|---|---|---|---|---|")
+    tiny = {  # QAOA here is a statevector simulation of at most 20 qubits
+        "ring all-reduce 4": qnvlink.ring_allreduce(4),
+        "tree all-reduce 4": qnvlink.tree_allreduce(4),
+        "ring all-reduce 5 (odd cycle: Delta + 1)": qnvlink.ring_allreduce(5),
+    }
+    for name, job in tiny.items():
+        for solver in ("exact", "qaoa"):
+            started = time.perf_counter()
+            s = schedule_rounds(job, "qubo", solver=solver, seed=0)
+            wall = time.perf_counter() - started
+            last = s.info["attempts"][-1]
+            exchanges = sum(len(r) for r in s.rounds)
+            print(
+                f"| {name} | {solver} | {s.num_rounds} ({s.delta}) | {last['proper']}"
+                f"{' (fallback ' + s.info['fallback'] + ')' if 'fallback' in s.info else ''} | "
+                f"{exchanges * last['colours']} | {wall:.1f} |",
+                flush=True,
+            )
+
+
+def _random_job(n: int, p: float, seed: int) -> np.ndarray:
+    job = (np.random.default_rng(seed).random((n, n)) < p) * 1e8
+    np.fill_diagonal(job, 0.0)
+    return job
+
+
+def _predictor_cases(families: list[str], seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for family in families:
+        for nodes in (2, 4):
+            fabric = (
+                qnvlink.cluster(family, nodes)
+                if family != "gb200-nvl72"
+                else (qnvlink.gb200_nvl72() if nodes == 2 else qnvlink.cluster(family, 2))
+            )
+            per = fabric.num_gpus
+            shapes = [(1, 8, per // 8), (2, 4, per // 8), (per // 8, 8, 1), (2, 2, per // 4)]
+            for pp, tp, dp in shapes:
+                volumes = {
+                    "tp_bytes": float(rng.uniform(1e8, 4e9)),
+                    "dp_bytes": float(rng.uniform(1e8, 4e9)),
+                    "pp_bytes": 1e8,
+                }
+                job = qnvlink.parallel_3d(pp, tp, dp, **volumes)
+                cases.append((family, fabric, _shuffled(job, int(rng.integers(1 << 30)))))
+            cases.append((family, fabric, qnvlink.all_to_all(per, 1e9)))
+    return cases
+
+
+def suite_predictor(args: argparse.Namespace) -> None:
+    from qnvlink.predictor import ContentionPredictor, make_dataset
+
+    started = time.perf_counter()
+    train = make_dataset(_predictor_cases(["dgx-a100", "pcie-only"], 0), seed=0)
+    test = make_dataset(_predictor_cases(["dgx-h100", "gb200-nvl72"], 1), seed=1000)
+    built = time.perf_counter() - started
+    print(
+        f"training: DGX A100 and PCIe-only clusters, {len(train.labels)} simulated plans "
+        f"({train.labels.mean():.0%} hopeless); held out: DGX H100 clusters and GB200 NVL72, "
+        f"{len(test.labels)} plans ({test.labels.mean():.0%} hopeless); {built:.0f} s to simulate"
+    )
+    print()
+    print("| model | precision | recall | held-out plans |")
+    print("|---|---|---|---|")
+    models = {}
+    for kind in ("svm", "gbt"):
+        models[kind] = ContentionPredictor(kind, seed=0).fit(train)
+        score = models[kind].score(test)
+        print(f"| {kind} | {score['precision']:.3f} | {score['recall']:.3f} | {score['rows']} |")
+    print()
+    print(
+        "| case | simulations without / with screening | best ms without / with "
+        "| plan s without / with |"
+    )
+    print("|---|---|---|---|")
+    for nodes, (pp, tp, dp) in JOBS_H100.items():
+        fabric = qnvlink.cluster("dgx-h100", nodes)
+        job = _shuffled(qnvlink.parallel_3d(pp, tp, dp, **VOLUMES), nodes)
+        plain = qnvlink.map_ranks(fabric, job, "best")
+        screened = qnvlink.map_ranks(fabric, job, "best", skip=models["svm"])
+        sims_plain = len(plain.info["candidates"])
+        sims_screened = len(screened.info["candidates"])
+        print(
+            f"| {nodes}x DGX H100, shuffled 3D | {sims_plain} / {sims_screened} | "
+            f"{plain.metrics.sim_time_s * 1e3:.2f} / {screened.metrics.sim_time_s * 1e3:.2f} | "
+            f"{plain.wall_s:.2f} / {screened.wall_s:.2f} |",
+            flush=True,
+        )
+
+
+def suite_adaptive(args: argparse.Namespace) -> None:
+    from qnvlink.adaptive import make_stream, run_policy
+
+    print("| stream seed | policy | total s | comm s | migration s | keep / refine / remap |")
+    print("|---|---|---|---|---|---|")
+    for seed in range(args.streams):
+        stream = make_stream(args.epochs, nodes=4, seed=seed)
+        for policy in ("never", "always", "bandit"):
+            r = run_policy(stream, policy, seed=seed)
+            a = r.actions
+            print(
+                f"| {seed} | {policy} | {r.total_s:.1f} | {r.comm_s:.1f} | {r.migration_s:.1f} | "
+                f"{a['keep']} / {a['refine']} / {a['remap']} |",
+                flush=True,
+            )
+
+
+SUITES = {
+    "fabrics": suite_fabrics,
+    "scale": suite_scale,
+    "tiny": suite_tiny,
+    "schedule": suite_schedule,
+    "predictor": suite_predictor,
+    "adaptive": suite_adaptive,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), required=True)
+    parser.add_argument("--epochs", type=int, default=100, help="adaptive: epochs per stream")
+    parser.add_argument("--streams", type=int, default=3, help="adaptive: seeded streams")
     args = parser.parse_args(argv)
     SUITES[args.suite](args)
     return 0
