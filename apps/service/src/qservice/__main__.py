@@ -1,0 +1,5 @@
+import sys
+
+from qservice.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Durable jobs: the store (rows and leases), the queue (huey), the kinds, the worker."""

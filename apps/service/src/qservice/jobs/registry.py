@@ -1,0 +1,57 @@
+"""Job kinds by name: each router module registers what its package runs as a job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from qservice.errors import InvalidInput
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its cancellation was requested."""
+
+
+class JobContext:
+    """What a running job may do: report progress, ask whether it was cancelled."""
+
+    def __init__(self, job_id: str, emit: Callable[[str, dict], None]) -> None:
+        self.job_id = job_id
+        self._emit = emit
+        self.cancel_requested = False
+
+    def progress(self, data: dict[str, Any], kind: str = "progress") -> None:
+        self.check()
+        self._emit(kind, data)
+
+    def check(self) -> None:
+        if self.cancel_requested:
+            raise JobCancelled("cancelled on request")
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    params: type[BaseModel]
+    run: Callable[[Any, JobContext], dict[str, Any]]
+    description: str
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def job_kind(name: str, params: type[BaseModel], description: str):  # type: ignore[no-untyped-def]
+    def register(fn: Callable[[Any, JobContext], dict[str, Any]]):  # type: ignore[no-untyped-def]
+        KINDS[name] = JobKind(name, params, fn, description)
+        return fn
+
+    return register
+
+
+def get_kind(name: str) -> JobKind:
+    if name not in KINDS:
+        raise InvalidInput(f"kind: unknown job kind {name!r}; known: {', '.join(sorted(KINDS))}")
+    return KINDS[name]

@@ -1,0 +1,13 @@
+"""One router module per package (a thin adapter over its public API), plus the service's own
+(jobs, health, dashboard). Importing this package registers every job kind."""
+
+from qservice.routes import dashboard, health, jobs, qcore, qops, qrouting
+
+ROUTERS = [
+    health.router,
+    jobs.router,
+    qcore.router,
+    qrouting.router,
+    qops.router,
+    dashboard.router,
+]
