@@ -247,10 +247,14 @@ def bench_speed(members: int, epochs: int, with_ray: bool) -> None:
         f"\n### Parallel training: {members} members, MLP 64-256-256-10, {epochs} epochs on "
         f"digits; 2 shared cores, 1 torch thread per worker\n"
     )
-    print("| backend | workers | wall s | sum of member s | speed-up vs serial | vs local x1 |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| backend | workers | wall s | sum of member wall s | sum of member CPU s "
+        "| CPU s / wall s | load avg before | speed-up vs serial | vs local x1 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     walls: dict[tuple[str, int], float] = {}
     for label, backend, n in runs:
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         ens = qe.Ensemble(
             factory, members, backend=backend, workers=n, epochs=epochs, lr=1e-3, seed=0
@@ -258,10 +262,12 @@ def bench_speed(members: int, epochs: int, with_ray: bool) -> None:
         wall = time.perf_counter() - start
         walls[(label, n)] = wall
         work = sum(m.seconds for m in ens.members)
+        cpu = sum(m.cpu_seconds for m in ens.members)
         base = walls[("serial", 1)]
         local1 = walls.get(("local", 1))
         print(
-            f"| {label} | {n} | {wall:.1f} | {work:.1f} | {base / wall:.2f}x | "
+            f"| {label} | {n} | {wall:.1f} | {work:.1f} | {cpu:.1f} | {cpu / wall:.2f} | "
+            f"{load_before:.1f} | {base / wall:.2f}x | "
             + (f"{local1 / wall:.2f}x" if local1 else "-")
             + " |",
             flush=True,
@@ -314,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--rounds", type=int, default=150, help="federated rounds")
-    parser.add_argument("--speed-epochs", type=int, default=15)
+    parser.add_argument("--speed-epochs", type=int, default=40)
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray row of 'speed'")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.rounds < 1 or args.speed_epochs < 1:

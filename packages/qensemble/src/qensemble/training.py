@@ -87,6 +87,7 @@ class MemberResult:
     resumed_from_epoch: int  # 0: trained from scratch
     seconds: float
     pid: int
+    cpu_seconds: float = 0.0  # CPU time of the worker process on this member
     log: list[str] = field(default_factory=list)
 
 
@@ -132,6 +133,7 @@ def train_member(task: MemberTask) -> MemberResult:
     import torch
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     torch.set_num_threads(task.config.threads)
     cfg = task.config
     torch.manual_seed(task.init_seed)
@@ -196,6 +198,7 @@ def train_member(task: MemberTask) -> MemberResult:
         first_epoch,
         time.perf_counter() - start,
         os.getpid(),
+        time.process_time() - cpu_start,
     )
     if final is not None:
         tmp = final.with_suffix(".tmp")
