@@ -149,3 +149,26 @@ def test_a_second_run_in_the_same_process_starts_from_the_initial_tensors():
     again = FederatedServer(task, model=cached_model(task, fresh=True)).global_state
     for k in initial:
         np.testing.assert_array_equal(again[k], initial[k])
+
+
+def test_seeded_test_mode_trains_is_reproducible_and_is_labelled_not_private():
+    # the seeded mode's epsilon is inf (no guarantee); that must not read as a spent budget
+    config = FedConfig(**QUICK, insecure_seeded_noise=True, selection="random")
+    first = simulate(config, progress=None).history
+    again = simulate(config, progress=None).history
+    assert all(r["train_examples"] > 0 for r in first)
+    assert all(r["private"] is False for r in first)
+    assert [r["accuracy"] for r in first] == [r["accuracy"] for r in again]
+    assert [r["selected"] for r in first] == [r["selected"] for r in again]
+
+
+def test_seeded_test_mode_still_stops_clients_at_their_accounted_budget():
+    config = FedConfig(
+        **{**QUICK, "num_clients": 2, "clients_per_round": 2, "rounds": 3},
+        planned_rounds=1,
+        epsilon=4.0,
+        insecure_seeded_noise=True,
+    )
+    rows = simulate(config, progress=None).history
+    assert rows[0]["train_examples"] > 0
+    assert rows[-1]["train_examples"] == 0  # the plan covered one round; the ledger stops it

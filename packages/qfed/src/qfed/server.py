@@ -151,7 +151,11 @@ class FederatedServer:
         for cid, rec in sorted(self.clients.items()):
             counts = rec.label_counts or [1] * num_labels  # unknown labels: assume balanced
             budget = rec.epsilon_budget
-            spent = budget if rec.exhausted else min(rec.epsilon_spent, budget)
+            # a client in the seeded test mode reports epsilon inf (no guarantee holds), which
+            # is not a spent budget: its own plan still stops it (``exhausted``) when the
+            # accounted budget runs out. Without this, test mode excluded every client.
+            accounted = 0.0 if math.isinf(rec.epsilon_spent) else rec.epsilon_spent
+            spent = budget if rec.exhausted else min(accounted, budget)
             out.append(
                 ClientProfile(
                     client_id=cid,
