@@ -145,6 +145,11 @@ def test_nvlink_to_unknown_gpu_is_named() -> None:
         ),
         ("[" * 100000 + "]" * 100000, "deep|JSON"),
         ("{nope", "not valid JSON"),
+        ('{"nodes": [{"id": 1' + "0" * 5000 + ', "kind": "gpu"}], "links": []}', "JSON"),
+        (
+            '{"nodes": [{"id": "a", "kind": "gpu", "plane_group": [1]}], "links": []}',
+            "plane_group",
+        ),
     ],
 )
 def test_malformed_json_names_the_field(text: str, match: str) -> None:
@@ -201,7 +206,12 @@ NODES = st.lists(
             "id": st.sampled_from(["a", "b", "c", 1]),
             "kind": st.sampled_from(["gpu", "nvswitch", "x"]),
         },
-        optional={"dev": JSON_VALUES, "domain": JSON_VALUES, "host": JSON_VALUES},
+        optional={
+            "dev": JSON_VALUES,
+            "domain": JSON_VALUES,
+            "host": JSON_VALUES,
+            "plane_group": JSON_VALUES,
+        },
     ),
     max_size=4,
 )

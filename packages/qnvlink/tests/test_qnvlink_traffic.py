@@ -99,6 +99,11 @@ def test_bad_files(tmp_path: Path) -> None:
         traffic_from_json("[[0, true], [1, 0]]")
     with pytest.raises(InvalidTraffic, match="Infinity"):
         traffic_from_json("[[0, Infinity], [1, 0]]")
+    with pytest.raises(MalformedFile, match="JSON"):
+        traffic_from_json("[[0, 1" + "0" * 5000 + "], [1, 0]]")
+    (tmp_path / "t.csv").write_bytes(b"0,1\n\xff,0\n")
+    with pytest.raises(MalformedFile, match="UTF-8"):
+        qnvlink.read_traffic(tmp_path / "t.csv")
 
 
 @settings(max_examples=150, deadline=None)

@@ -73,6 +73,11 @@ class Fabric:
             )
         for node, data in graph.nodes(data=True):
             kind = data.get("kind")
+            group = data.get("plane_group")
+            if group is not None and (isinstance(group, bool) or not isinstance(group, (str, int))):
+                raise InvalidFabric(
+                    f"nodes[{node!r}].plane_group: is {group!r}; use a string naming the group."
+                )
             if kind not in NODE_KINDS:
                 raise InvalidFabric(
                     f"nodes[{node!r}].kind: is {kind!r}; use one of {', '.join(NODE_KINDS)}."

@@ -120,7 +120,9 @@ def fabric_from_json(text: str, name: str = "fabric") -> Fabric:
         data = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise MalformedFile("json: nested too deeply; a fabric file is two levels deep.") from None
-    except json.JSONDecodeError as exc:
+    except MalformedFile:
+        raise
+    except ValueError as exc:  # bad JSON, or an integer beyond Python's digit limit
         raise MalformedFile(f"json: not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
         raise MalformedFile(

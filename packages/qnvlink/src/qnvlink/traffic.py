@@ -197,9 +197,12 @@ def read_traffic(path: str | Path) -> np.ndarray:
         except (ValueError, OSError, EOFError) as exc:
             raise MalformedFile(f"{p}: not a readable .npy array ({exc}).") from None
         return check_traffic(data, p.name)
-    text = p.read_bytes().decode("utf-8", errors="strict") if suffix in (".csv", ".json") else None
-    if text is None:
+    if suffix not in (".csv", ".json"):
         raise MalformedFile(f"{p}: unknown suffix {suffix!r}; use .npy, .csv or .json.")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedFile(f"{p}: not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     if suffix == ".json":
         return traffic_from_json(text, p.name)
     return traffic_from_csv(text, p.name)
@@ -210,7 +213,9 @@ def traffic_from_json(text: str, field: str = "traffic") -> np.ndarray:
         data = json.loads(text, parse_constant=_refuse)
     except RecursionError:
         raise MalformedFile(f"{field}: JSON nested too deeply; give a list of rows.") from None
-    except json.JSONDecodeError as exc:
+    except InvalidTraffic:
+        raise
+    except ValueError as exc:  # bad JSON, or an integer beyond Python's digit limit
         raise MalformedFile(f"{field}: not valid JSON ({exc}).") from None
     if isinstance(data, dict):
         data = data.get("traffic", data.get("matrix"))
