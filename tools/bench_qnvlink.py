@@ -126,8 +126,12 @@ def suite_tiny(args: argparse.Namespace) -> None:
         "all-to-all 8": qnvlink.all_to_all(8, 1e9),
     }
     methods = ["identity", "greedy", "metis", "local", "best", "qubo"]
-    print("| fabric | job | " + " | ".join(f"{m} gap" for m in methods) + " | qubo solver, s |")
-    print("|---|---|" + "---|" * (len(methods) + 1))
+    print(
+        "| fabric | job | "
+        + " | ".join(f"{m} gap" for m in methods)
+        + " | qubo solver, s | simulated ms: exact's plan / best |"
+    )
+    print("|---|---|" + "---|" * (len(methods) + 2))
     for fname, fabric in fabrics.items():
         for jname, traffic in jobs.items():
             shuffled = _shuffled(traffic, 7)
@@ -135,6 +139,7 @@ def suite_tiny(args: argparse.Namespace) -> None:
             ref = exact.info["objective"]
             cells = [fname, jname]
             qinfo = ""
+            sims = {}
             for method in methods:
                 if method == "qubo" and traffic.shape[0] * fabric.num_gpus > 64:
                     # 7-8 ranks x 8 GPUs is above what a heuristic QUBO solves well here
@@ -146,11 +151,13 @@ def suite_tiny(args: argparse.Namespace) -> None:
                 gap = 0.0 if abs(gap) < 1e-9 else gap  # float noise on equal objectives
                 mark = "*" if plan.info.get("repaired") else ""
                 cells.append(f"{gap * 100:.1f}%{mark}")
+                sims[method] = plan.metrics.sim_time_s
                 if method == "qubo":
                     qinfo = (
                         f"{plan.info['solver']} {plan.info['variables']} vars, {plan.wall_s:.1f}"
                     )
-            print("| " + " | ".join(cells) + f" | {qinfo} |", flush=True)
+            times = f"{exact.metrics.sim_time_s * 1e3:.2f} / {sims['best'] * 1e3:.2f}"
+            print("| " + " | ".join(cells) + f" | {qinfo} | {times} |", flush=True)
 
 
 def suite_schedule(args: argparse.Namespace) -> None:
