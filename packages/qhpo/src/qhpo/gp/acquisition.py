@@ -74,8 +74,8 @@ def optimize_acquisition(
     snap: Callable[[np.ndarray], np.ndarray],
     n_starts: int = 6,
     maxiter: int = 100,
-) -> tuple[np.ndarray, float]:
-    """The best point for log-EI: score ``candidates``, refine the top ``n_starts`` with
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points ranked by log-EI (best first) and their scores. The best point for log-EI: score ``candidates``, refine the top ``n_starts`` with
     L-BFGS-B over the ``free`` (continuous) columns, snap to the space, re-score.
 
     All starts run as one L-BFGS-B problem: the objective is the sum of independent terms,
@@ -110,5 +110,5 @@ def optimize_acquisition(
         pool = starts
     snapped = np.stack([snap(p) for p in pool])
     final = log_ei(*gp.predict(snapped), best)
-    i = int(np.argmax(final))
-    return snapped[i], float(final[i])
+    order = np.argsort(-final)
+    return snapped[order], final[order]

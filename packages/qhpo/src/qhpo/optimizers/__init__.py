@@ -10,7 +10,7 @@ from qhpo.errors import InvalidTrial, UnknownOptimizer
 from qhpo.optimizers.base import History, Optimizer
 from qhpo.space import Space
 
-__all__ = ["OPTIMIZERS", "History", "Optimizer", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "History", "Optimizer", "make_optimizer", "optimizer_class"]
 
 # name -> "module:Class"; vqc and hybrid need the `quantum` extra, imported only when asked for
 OPTIMIZERS: dict[str, str] = {

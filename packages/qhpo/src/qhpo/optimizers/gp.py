@@ -37,6 +37,7 @@ class GPOptimizer(Optimizer):
         n_candidates: int = 512,
         n_starts: int = 6,
         warp_output: bool = True,
+        min_distance: float = 1e-4,
     ) -> None:
         super().__init__(space, seed)
         # a small space-filling design: enough points to see every dimension once
@@ -44,6 +45,7 @@ class GPOptimizer(Optimizer):
         self.n_candidates = n_candidates
         self.n_starts = n_starts
         self.warp_output = warp_output
+        self.min_distance = min_distance
         self.gp = GaussianProcess(space.n_features)
         self._sobol_seed = seed if seed is not None else int(self.rng.integers(2**32))
         self._free = np.zeros(space.n_features, dtype=bool)
@@ -117,13 +119,17 @@ class GPOptimizer(Optimizer):
             self.gp.set_data(xs, ys)
         for _ in range(n):
             cands = self._candidates(x, yw)
-            point, _ = optimize_acquisition(
+            ranked, _ = optimize_acquisition(
                 self.gp, best, cands, self._free, self._snap, n_starts=self.n_starts
             )
-            point = self._categorical_moves(point, best)
-            if np.min(np.abs(xs - point).max(axis=1)) < 1e-9:
-                # the model wants a point it already has (a converged search on a grid):
-                # a random point teaches it more than a repeat
+            point = None
+            for p in (self._categorical_moves(ranked[0], best), *ranked):
+                # a (near-)repeat of a known point teaches the model nothing: L-BFGS-B often
+                # converges to within 1e-7 of a trial at a bound, so compare at a coarse scale
+                if np.min(np.abs(xs - p).max(axis=1)) > self.min_distance:
+                    point = p
+                    break
+            if point is None:
                 point = self.space.features(self.space.sample(self.rng, 1)[0])
             config = self.space.from_features(point)
             out.append(config)
