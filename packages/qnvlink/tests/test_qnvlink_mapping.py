@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qnvlink
 from qnvlink import TooManyRanks, UnknownMethod
@@ -101,3 +103,37 @@ def test_remap_around_a_slow_link_moves_ranks_off_it() -> None:
     again = qnvlink.remap(plan, slow)
     assert again.metrics.sim_time_s < stale.sim_time_s
     assert again.info["moved"] >= 1
+
+
+@pytest.mark.parametrize("value", [-1, 0, float("nan"), True, "x"])
+def test_bad_time_limit_is_named(value: object) -> None:
+    with pytest.raises(qnvlink.InvalidTraffic, match="time_limit"):
+        qnvlink.map_ranks(qnvlink.dgx_h100(), qnvlink.ring_allreduce(4), "local", time_limit=value)
+
+
+FABRICS = {
+    "h100": qnvlink.dgx_h100(),
+    "pcie": qnvlink.pcie_only(),
+    "dgx1": qnvlink.partial_nvlink(),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(sorted(FABRICS)),
+    st.integers(1, 8),
+    st.floats(0.0, 1.0),
+    st.sampled_from(["identity", "greedy", "metis", "local", "congestion", "best"]),
+    st.integers(0, 2**16),
+)
+def test_any_small_job_gets_a_valid_plan_with_consistent_bounds(
+    fabric_name: str, n: int, density: float, method: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    traffic = np.where(rng.random((n, n)) < density, rng.random((n, n)) * 1e9, 0.0)
+    np.fill_diagonal(traffic, 0.0)
+    plan = qnvlink.map_ranks(FABRICS[fabric_name], traffic, method, seed=seed)
+    assert len(set(plan.mapping.tolist())) == n and plan.mapping.max() < 8
+    m = plan.metrics
+    assert m.sim_time_s >= m.max_congestion_s * (1 - 1e-9) - 1e-15
+    assert m.max_congestion_s >= m.lower_bound_s * (1 - 1e-9) - 1e-15

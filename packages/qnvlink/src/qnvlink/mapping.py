@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidTraffic(f"seed: is {seed!r}; use an integer >= 0.")
     return int(seed)
+
+
+def _check_time_limit(value: object) -> float | None:
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
+        raise InvalidTraffic(f"time_limit: is {value!r}; use seconds > 0, or None for no limit.")
+    return float(value)
 
 
 def _initial(fabric: Fabric, initial: object, n: int) -> np.ndarray:
@@ -129,12 +139,13 @@ def map_ranks(
     if method not in METHODS:
         raise UnknownMethod(f"method: is {method!r}; use one of {', '.join(METHODS)}.")
     seed = _check_seed(seed)
+    time_limit = _check_time_limit(time_limit)
     start_mapping = None if initial is None else _initial(fabric, initial, n)
     started = time.perf_counter()
     weights = symmetric_weights(matrix, size)
     distance = (fabric.distance + fabric.distance.T) / 2
     info: dict[str, Any] = {}
-    deadline = None if time_limit is None else started + float(time_limit)
+    deadline = None if time_limit is None else started + time_limit
 
     def refine(perm: np.ndarray) -> np.ndarray:
         better, stats = local_search(
