@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -115,7 +116,12 @@ class LocalPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _import_ray() -> Any:
+def _import_ray(local: bool) -> Any:
+    if local:
+        # Under `uv run`, Ray (2.45+) otherwise packages the whole working directory for its
+        # workers and runs them through uv again: tens of seconds per start, and pointless
+        # for a Ray on this machine sharing our environment. The user's own setting wins.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError:
@@ -138,7 +144,7 @@ class RayPool:
     Ray is already initialised or ``address`` names a cluster; shuts down only what it started."""
 
     def __init__(self, n_workers: int, threads: int = 1, address: str | None = None) -> None:
-        ray = _import_ray()
+        ray = _import_ray(local=address is None)
         self._ray = ray
         self.n_workers = n_workers
         self._threads = threads
