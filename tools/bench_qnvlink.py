@@ -283,7 +283,7 @@ def suite_adaptive(args: argparse.Namespace) -> None:
     for seed in range(args.streams):
         stream = make_stream(args.epochs, nodes=4, seed=seed)
         for policy in ("never", "always", "bandit"):
-            r = run_policy(stream, policy, seed=seed)
+            r = run_policy(stream, policy, seed=seed, migration_s=args.migration_s)
             a = r.actions
             print(
                 f"| {seed} | {policy} | {r.total_s:.1f} | {r.comm_s:.1f} | {r.migration_s:.1f} | "
@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", choices=sorted(SUITES), required=True)
     parser.add_argument("--epochs", type=int, default=100, help="adaptive: epochs per stream")
     parser.add_argument("--streams", type=int, default=3, help="adaptive: seeded streams")
+    parser.add_argument(
+        "--migration-s", type=float, default=0.05, help="adaptive: seconds per moved rank"
+    )
     args = parser.parse_args(argv)
     SUITES[args.suite](args)
     return 0

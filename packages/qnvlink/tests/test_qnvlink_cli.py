@@ -63,6 +63,23 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 0 and match in err and "Traceback" not in err
 
 
+def test_map_with_a_link_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    job = tmp_path / "j.npy"
+    main(["traffic", "a2a", "--ranks", "8", "--out", str(job)])
+    base = ["map", "--builder", "dgx-h100", "--traffic", str(job), "--method", "identity"]
+    assert main(base) == 0
+    healthy = capsys.readouterr().out
+    assert main([*base, "--down", "node0/gpu0", "node0/nvswitch0"]) == 0
+    degraded = capsys.readouterr().out
+
+    def ms(text: str) -> float:
+        return float(text.split("simulated_ms:")[1].split()[0])
+
+    assert ms(degraded) > ms(healthy)  # GPU 0 lost 5 of its 18 links
+    assert main([*base, "--down", "node0/gpu0", "node0/nic0"]) == 2
+    assert "disconnects" in capsys.readouterr().err
+
+
 def test_too_many_ranks_and_bad_factor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = tmp_path / "j.npy"
     main(["traffic", "ring", "--ranks", "9", "--out", str(job)])

@@ -215,9 +215,10 @@ def _best(
     start_mapping: np.ndarray | None,
 ) -> Plan:
     size = fabric.num_gpus
-    candidates: dict[str, np.ndarray] = {"identity": np.arange(size)}
-    if start_mapping is not None:
+    candidates: dict[str, np.ndarray] = {}
+    if start_mapping is not None:  # first, so a tie keeps the current placement (no moves)
         candidates["initial"] = _pad(start_mapping, size)
+    candidates["identity"] = np.arange(size)
     candidates["greedy"] = greedy(weights, distance)
     candidates["metis"] = metis_map(fabric, weights, n, seed=seed)
     for base in ("metis", "greedy") + (("initial",) if start_mapping is not None else ()):
