@@ -145,7 +145,8 @@ class QuantumAutoencoder:
         data = np.asarray(blocks, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != 1 << self.qubits:
             raise InvalidSettings(
-                f"blocks: expected rows of {1 << self.qubits} values (use as_blocks), got {data.shape}"
+                f"blocks: expected rows of {1 << self.qubits} values (use as_blocks), "
+                f"got shape {data.shape}"
             )
         if not np.allclose(np.linalg.norm(data, axis=1), 1.0, atol=1e-6):
             raise InvalidSettings("blocks: every row must have unit norm (use as_blocks)")
