@@ -10,11 +10,16 @@ __all__ = [
     "MissingExtra",
     "QhpoError",
     "UnknownOptimizer",
+    "UnknownProblem",
 ]
 
 
 class QhpoError(Exception):
     """Base class of every error qhpo raises on purpose (the CLI prints these as one line)."""
+
+    def __str__(self) -> str:
+        # one line whatever a user-chosen name contains (LookupError would also add quotes)
+        return " ".join(str(self.args[0]).split()) if self.args else ""
 
 
 class InvalidSpace(QhpoError, ValueError):
@@ -36,8 +41,9 @@ class InvalidStudyFile(QhpoError, ValueError):
 class UnknownOptimizer(QhpoError, LookupError):
     """No optimiser is registered under the name asked for."""
 
-    def __str__(self) -> str:  # LookupError would quote the message like a KeyError
-        return str(self.args[0]) if self.args else ""
+
+class UnknownProblem(QhpoError, LookupError):
+    """No benchmark problem has the name asked for."""
 
 
 class MissingExtra(QhpoError, ImportError):

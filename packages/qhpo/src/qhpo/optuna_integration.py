@@ -44,7 +44,7 @@ class _Codec:
         self.param: Param
         if isinstance(dist, FloatDistribution):
             if dist.step is not None:
-                self.n = int(round((dist.high - dist.low) / dist.step))
+                self.n = round((dist.high - dist.low) / dist.step)
                 self.param = Int(name, 0, self.n)
             else:
                 self.param = Float(name, dist.low, dist.high, log=dist.log)
@@ -62,7 +62,7 @@ class _Codec:
     def to_qhpo(self, value: Any) -> Any:
         d = self.dist
         if isinstance(d, FloatDistribution) and d.step is not None:
-            return int(round((value - d.low) / d.step))
+            return round((value - d.low) / d.step)
         if isinstance(d, IntDistribution) and d.step != 1:
             return int((value - d.low) // d.step)
         if isinstance(d, CategoricalDistribution):

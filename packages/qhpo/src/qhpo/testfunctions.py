@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qhpo.errors import UnknownOptimizer
+from qhpo.errors import UnknownProblem
 from qhpo.space import Float, Space
 
 __all__ = ["PROBLEMS", "Problem", "get_problem"]
@@ -91,5 +91,5 @@ PROBLEMS: dict[str, Problem] = {
 
 def get_problem(name: str) -> Problem:
     if name not in PROBLEMS:
-        raise UnknownOptimizer(f"problem: {name!r} is not one of {sorted(PROBLEMS)}")
+        raise UnknownProblem(f"problem: {name!r} is not one of {sorted(PROBLEMS)}")
     return PROBLEMS[name]

@@ -75,8 +75,10 @@ def optimize_acquisition(
     n_starts: int = 6,
     maxiter: int = 100,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points ranked by log-EI (best first) and their scores. The best point for log-EI: score ``candidates``, refine the top ``n_starts`` with
-    L-BFGS-B over the ``free`` (continuous) columns, snap to the space, re-score.
+    """Points ranked by log-EI (best first) and their scores.
+
+    Score ``candidates``, refine the top ``n_starts`` with L-BFGS-B over the ``free``
+    (continuous) columns, snap to the space, re-score.
 
     All starts run as one L-BFGS-B problem: the objective is the sum of independent terms,
     so the joint gradient is the stack of the per-start gradients and one call does the work

@@ -53,6 +53,7 @@ class GaussianProcess:
         self.y = np.zeros(0)
         self._prior_mu = _prior_mean_log_ls(dim)
         self._prior_sd = math.sqrt(3.0)
+        self._fitted = False
 
     # --- hyperparameters ------------------------------------------------------------------
     @property
@@ -112,10 +113,9 @@ class GaussianProcess:
         self.y = np.asarray(y, dtype=float)
         d = self.dim
         bounds = [_LOG_LS] * d + [_LOG_SF, _LOG_NOISE]
-        starts = [
-            np.clip(self.theta, [b[0] for b in bounds], [b[1] for b in bounds]),
-            np.concatenate([np.full(d, math.log(0.5)), [0.0], [math.log(1e-3)]]),
-        ]
+        default = np.concatenate([np.full(d, math.log(0.5)), [0.0], [math.log(1e-3)]])
+        # after the first fit the previous optimum is the start (the data changed by a point)
+        starts = [default] if not self._fitted else [self.theta]
         rng = np.random.default_rng(seed)
         for _ in range(max(0, restarts - 1)):
             starts.append(
@@ -131,11 +131,12 @@ class GaussianProcess:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": 200},
+                options={"maxiter": 100},
             )
             if res.fun < best_f:
                 best_f, best_theta = float(res.fun), res.x
         self.theta = np.asarray(best_theta)
+        self._fitted = True
         self._factorise()
 
     def set_data(self, x: np.ndarray, y: np.ndarray) -> None:

@@ -1,0 +1,84 @@
+"""The GP and log-EI: against closed forms, finite differences and scikit-learn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from qhpo.gp import GaussianProcess, OutputWarp, log_ei_and_grad
+from qhpo.gp.acquisition import log_h
+
+
+def test_log_h_matches_direct_formula_and_stays_finite() -> None:
+    z = np.linspace(-8, 5, 200)
+    direct = np.log(norm.pdf(z) + z * norm.cdf(z))
+    assert np.allclose(log_h(z), direct, rtol=1e-6, atol=1e-9)
+    far = log_h(np.array([-40.0, -1e3, -1e9]))
+    assert np.all(np.isfinite(far)) and np.all(np.diff(far) < 0)
+
+
+def _fitted_gp(seed: int = 0, n: int = 15, d: int = 3) -> GaussianProcess:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, d))
+    y = np.sin(3 * x).sum(1)
+    gp = GaussianProcess(d)
+    gp.fit(x, (y - y.mean()) / y.std(), seed=seed)
+    return gp
+
+
+def test_hyperparameter_gradient_matches_finite_differences() -> None:
+    gp = _fitted_gp()
+    theta = gp.theta + 0.1
+    _f, g = gp._neg_log_posterior(theta)
+    eps = 1e-6
+    num = np.array(
+        [
+            (gp._neg_log_posterior(theta + eps * e)[0] - gp._neg_log_posterior(theta - eps * e)[0])
+            / (2 * eps)
+            for e in np.eye(len(theta))
+        ]
+    )
+    assert np.allclose(g, num, rtol=1e-4, atol=1e-5)
+
+
+def test_log_ei_gradient_matches_finite_differences() -> None:
+    gp = _fitted_gp()
+    x = np.random.default_rng(1).random((4, 3))
+    best = float(gp.y.min())
+    _, grad = log_ei_and_grad(gp, x, best)
+    eps = 1e-6
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = eps
+        num = (log_ei_and_grad(gp, x + e, best)[0] - log_ei_and_grad(gp, x - e, best)[0]) / (
+            2 * eps
+        )
+        assert np.allclose(grad[:, j], num, rtol=1e-4, atol=1e-6)
+
+
+def test_prediction_interpolates_and_matches_sklearn_at_the_same_hyperparameters() -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    gp = _fitted_gp()
+    kernel = ConstantKernel(gp.signal_variance, "fixed") * Matern(
+        gp.lengthscales, "fixed", nu=2.5
+    ) + WhiteKernel(gp.noise_variance + 1e-8, "fixed")
+    sk = GaussianProcessRegressor(kernel, optimizer=None).fit(gp.x, gp.y)
+    xq = np.random.default_rng(2).random((20, 3))
+    mu, var = gp.predict(xq)
+    mu_sk, sd_sk = sk.predict(xq, return_std=True)
+    assert np.allclose(mu, mu_sk, atol=1e-6)
+    # sklearn's std includes the white-noise term
+    assert np.allclose(var + gp.noise_variance + 1e-8, sd_sk**2, atol=1e-6)
+
+
+def test_output_warp_is_monotone() -> None:
+    y = np.exp(np.random.default_rng(0).normal(size=30) * 2)
+    w = OutputWarp().fit_transform(y)
+    assert np.all(np.argsort(w) == np.argsort(y))
+    assert abs(w.mean()) < 1e-9 and math.isclose(w.std(), 1.0, rel_tol=1e-9)

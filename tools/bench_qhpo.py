@@ -1,0 +1,150 @@
+"""qhpo's optimisers beside Optuna's samplers, in one run, on the standard test functions.
+
+Median simple regret (best value found minus the known minimum) at checkpoints (default 50
+and 100 evaluations) over seeds 0..S-1, and the optimiser's own time per suggestion over the
+last ten trials (the objective's time excluded), as a ratio against Optuna's GPSampler from
+the same run (the machine is shared, so absolute seconds move; ratios are what we report).
+
+    nice -n 10 uv run --frozen python tools/bench_qhpo.py --seeds 5 --trials 100 \
+        --out bench-qhpo.json --markdown
+
+Every BLAS/torch pool is set to one thread before numpy or torch is imported, for both sides.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import qhpo  # noqa: E402
+from qhpo.testfunctions import PROBLEMS, Problem  # noqa: E402
+
+OPTUNA = {"optuna-gp": "GPSampler", "optuna-tpe": "TPESampler", "optuna-random": "RandomSampler"}
+QHPO = ("gp", "vqc", "hybrid", "random", "sobol")
+
+
+def run_qhpo(
+    problem: Problem, name: str, seed: int, trials: int
+) -> tuple[list[float], list[float]]:
+    result = qhpo.minimize(problem, problem.space, trials, name, seed=seed)
+    values = [t.value if t.value is not None else np.inf for t in result.trials]
+    return values, result.suggest_seconds
+
+
+def run_optuna(
+    problem: Problem, name: str, seed: int, trials: int
+) -> tuple[list[float], list[float]]:
+    import optuna
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = getattr(optuna.samplers, OPTUNA[name])(seed=seed)
+    study = optuna.create_study(sampler=sampler)
+    times: list[float] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        t0 = time.perf_counter()
+        config = {
+            p.name: trial.suggest_float(p.name, p.low, p.high)  # type: ignore[attr-defined]
+            for p in problem.space.params
+        }
+        times.append(time.perf_counter() - t0)  # the sampler works inside suggest_*
+        return problem(config)
+
+    study.optimize(objective, n_trials=trials)
+    return [t.value for t in study.trials], times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        default=["gp", "optuna-gp", "optuna-tpe", "random"],
+        choices=[*QHPO, *OPTUNA],
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (the issue asks 20)")
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[50, 100])
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON of every run (rewritten as runs finish)"
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.trials < max(args.checkpoints):
+        parser.error("--seeds must be >= 1 and --trials >= the largest checkpoint")
+    runs: list[dict] = []
+    for pname in args.problems:
+        problem = PROBLEMS[pname]
+        for sname in args.samplers:
+            for seed in range(args.seeds):
+                runner = run_optuna if sname in OPTUNA else run_qhpo
+                t0 = time.perf_counter()
+                values, times = runner(problem, sname, seed, args.trials)
+                wall = time.perf_counter() - t0
+                best = np.minimum.accumulate(np.asarray(values, dtype=float))
+                regret = {c: problem.regret(best[c - 1]) for c in args.checkpoints}
+                runs.append(
+                    {
+                        "problem": pname,
+                        "sampler": sname,
+                        "seed": seed,
+                        "regret": regret,
+                        "suggest_s_last10": float(np.mean(times[-10:])),
+                        "suggest_s_all": float(np.mean(times)),
+                        "wall_s": wall,
+                    }
+                )
+                print(
+                    f"{pname} {sname} seed={seed} "
+                    + " ".join(f"r@{c}={r:.4g}" for c, r in regret.items())
+                    + f" s/sugg(last10)={np.mean(times[-10:]):.4f} wall={wall:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if args.out is not None:
+                    args.out.write_text(
+                        json.dumps(
+                            {"args": vars(args) | {"out": str(args.out)}, "runs": runs}, indent=1
+                        )
+                    )
+    print(table(runs, args.checkpoints) if args.markdown else json.dumps(runs))
+    return 0
+
+
+def table(runs: list[dict], checkpoints: list[int]) -> str:
+    head = (
+        "| problem | sampler | seeds | "
+        + " | ".join(f"median regret @{c}" for c in checkpoints)
+        + " | s/suggestion (last 10) | cost vs optuna-gp |"
+    )
+    lines = [head, "|" + "---|" * (5 + len(checkpoints))]
+    for pname in dict.fromkeys(r["problem"] for r in runs):
+        rows = [r for r in runs if r["problem"] == pname]
+        ref = [r["suggest_s_last10"] for r in rows if r["sampler"] == "optuna-gp"]
+        for sname in dict.fromkeys(r["sampler"] for r in rows):
+            sel = [r for r in rows if r["sampler"] == sname]
+            med = [np.median([r["regret"][c] for r in sel]) for c in checkpoints]
+            cost = float(np.mean([r["suggest_s_last10"] for r in sel]))
+            ratio = f"{cost / np.mean(ref):.3f}x" if ref else "-"
+            lines.append(
+                f"| {pname} | {sname} | {len(sel)} | "
+                + " | ".join(f"{m:.3g}" for m in med)
+                + f" | {cost:.4f} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
