@@ -104,3 +104,18 @@ def test_fuzz_load_damaged_files(tmp_path: Path, data: st.DataObject) -> None:
     path.write_bytes(bytes(blob))
     with pytest.raises(qc.CorruptData):
         qc.load(path)
+
+
+def test_missing_extra_inside_a_file_propagates_and_the_map_closes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "z.qc"
+    qc.save(path, {"a": RNG.standard_normal(64).astype(np.float32)}, "zfp", tolerance=1e-3)
+    import qcompress.codecs.errorbound as eb
+
+    def missing() -> None:
+        raise qc.MissingExtra("method: zfp needs zfpy; pip install 'qcompress[errorbound]'")
+
+    monkeypatch.setattr(eb, "_zfpy", missing)
+    with pytest.raises(qc.MissingExtra, match=r"qcompress\[errorbound\]"):
+        qc.load(path)

@@ -175,12 +175,14 @@ class Reader:
         try:
             return decompress(view, max_output_bytes=self._max_output)
         except CorruptData as exc:
-            message = str(exc)
+            error: Exception = CorruptData(f"{self.path}: tensor {name!r}: {exc}")
+        except Exception as exc:
+            error = _detached(exc)
         finally:
             view = None  # type: ignore[assignment]
-        # raised outside the handler: the failed decode's frames (and their views into the
-        # memory map) must be gone, or the map could not be closed
-        raise CorruptData(f"{self.path}: tensor {name!r}: {message}")
+        # raised outside the handler, with the failed decode's tracebacks dropped: their frames
+        # hold views into the memory map, which could not be closed while they live
+        raise error
 
     def close(self) -> None:
         if getattr(self, "_map", None) is not None:
@@ -193,6 +195,16 @@ class Reader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _detached(exc: BaseException) -> Exception:
+    seen = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return exc  # type: ignore[return-value]
 
 
 def load(path: str | os.PathLike[str], *, max_output_bytes: int | None = None) -> Any:
