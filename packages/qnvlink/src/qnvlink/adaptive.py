@@ -11,12 +11,13 @@ An epoch costs ``steps x simulated time`` of its traffic under the chosen mappin
 the epoch's ideal (``steps x`` the injection lower bound), so rewards are comparable.
 
 Policies compared on the same stream: ``never`` (always keep), ``always`` (remap on every
-change, keep otherwise), ``bandit`` (epsilon-greedy per context, the context being what
-how far the current mapping's busiest link is from the injection bound (three buckets,
-computed without simulating); epsilon decays as 0.3/sqrt(visits); values are running means
-of the reward). A mapping serves until the next change, so the bandit's reward charges the
-migration spread over the mean run length between changes seen so far (otherwise every
-re-map looks bad in the epoch that pays for it); the reported totals charge it in full.
+change, keep otherwise), ``bandit`` (epsilon-greedy per context, the context being how much
+the current mapping's busiest link has grown since the mapping was adopted: below 1.1x,
+1.1-2x, above 2x, computed from link loads without simulating; epsilon decays as
+0.3/sqrt(visits); values are running means of the reward). A mapping serves for many epochs,
+so the bandit's reward charges a migration spread over the mean tenure of its mappings so far
+(otherwise every re-map looks bad in the epoch that pays for it); the reported totals charge
+it in full.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from qnvlink.traffic import all_to_all, parallel_3d
 __all__ = ["ACTIONS", "POLICIES", "Epoch", "StreamResult", "make_stream", "run_policy"]
 
 ACTIONS = ("keep", "refine", "remap")
-GAP_BUCKETS = (1.5, 3.0)  # busiest-link time of the current mapping / injection bound
+DRIFT_BUCKETS = (1.1, 2.0)  # busiest-link time now / when the current mapping was adopted
 EPSILON = 0.3
 POLICIES = ("never", "always", "bandit")
 
@@ -105,11 +106,9 @@ def _sim(epoch: Epoch, mapping: np.ndarray) -> float:
     return float(evaluate(epoch.fabric, epoch.traffic, mapping).sim_time_s)
 
 
-def _gap_bucket(epoch: Epoch, mapping: np.ndarray) -> int:
-    """How far the current mapping's busiest link is from the bound (cheap: no simulation)."""
-    peak = evaluate(epoch.fabric, epoch.traffic, mapping, run_simulation=False).max_congestion_s
-    gap = peak / max(lower_bound(epoch.fabric, epoch.traffic), 1e-30)
-    return int(np.searchsorted(GAP_BUCKETS, gap))
+def _peak(epoch: Epoch, mapping: np.ndarray) -> float:
+    """The busiest link's time under ``mapping`` (cheap: link loads, no simulation)."""
+    return evaluate(epoch.fabric, epoch.traffic, mapping, run_simulation=False).max_congestion_s
 
 
 def run_policy(
@@ -124,16 +123,17 @@ def run_policy(
     if policy not in POLICIES:
         raise UnknownMethod(f"policy: is {policy!r}; use one of {', '.join(POLICIES)}.")
     rng = np.random.default_rng(seed)
-    contexts = list(range(len(GAP_BUCKETS) + 1))
+    contexts = list(range(len(DRIFT_BUCKETS) + 1))
     values = {(c, a): 0.0 for c in contexts for a in ACTIONS}
     visits = {key: 0 for key in values}
     seen = dict.fromkeys(contexts, 0)
     context = 0
+    reference = 1.0  # busiest-link time of the current mapping when it was adopted
     mapping = None
     comm = migration = 0.0
     counts = dict.fromkeys(ACTIONS, 0)
-    runs: list[int] = []
-    last_change = 0
+    tenures: list[int] = []
+    adopted_at = 0
     for t, epoch in enumerate(stream):
         n = epoch.traffic.shape[0]
         if mapping is None:
@@ -143,7 +143,8 @@ def run_policy(
         elif policy == "always":
             action = "remap" if epoch.changed != "none" else "keep"
         else:
-            context = _gap_bucket(epoch, mapping)
+            drift = _peak(epoch, mapping) / max(reference, 1e-30)
+            context = int(np.searchsorted(DRIFT_BUCKETS, drift))
             seen[context] += 1
             eps = EPSILON / np.sqrt(seen[context])
             if rng.random() < eps:
@@ -169,18 +170,20 @@ def run_policy(
             )
             mapping = perm[:n]
         moved = 0 if old is None else int(np.sum(mapping != old))
+        if old is None or moved:
+            reference = _peak(epoch, mapping)
         time_s = evaluate(epoch.fabric, epoch.traffic, mapping).sim_time_s
         cost_comm = steps * time_s
         cost_move = migration_s * moved
         comm += cost_comm
         migration += cost_move
-        if epoch.changed != "none" and t > 0:
-            runs.append(t - last_change)
-            last_change = t
+        if old is not None and moved:
+            tenures.append(t - adopted_at)
+            adopted_at = t
         if policy == "bandit" and old is not None:
-            # a mapping serves until the next change: charge the migration once against the
-            # expected run length, so a remap is not judged by its first epoch alone
-            horizon = float(np.mean(runs)) if runs else 5.0
+            # a mapping serves for a while: charge the migration against the mean tenure of
+            # mappings so far, so a remap is not judged by its first epoch alone
+            horizon = float(np.mean(tenures)) if tenures else 5.0
             ideal = steps * max(lower_bound(epoch.fabric, epoch.traffic), 1e-12)
             reward = -(cost_comm + cost_move / horizon) / ideal
             key = (context, action)
