@@ -3,7 +3,7 @@
 JSON: ``{"nodes": [{"id": ..., "kind": ...}], "links": [{"source", "target", "bandwidth",
 "latency"}]}`` (networkx's node-link format; ``"edges"`` is accepted for ``"links"``).
 
-XML: NCCL's topology format (``src/graph/xml.cc``, ``topo.cc``), both hand-written
+XML: NCCL's topology format (as ``src/graph/topo.cc`` parses it), both hand-written
 ``NCCL_TOPO_FILE`` PCIe trees and ``NCCL_TOPO_DUMP_FILE`` dumps:
 
 - ``<system version="1">`` holds ``<cpu numaid= host_hash= arch= ...>`` (one per NUMA node;
