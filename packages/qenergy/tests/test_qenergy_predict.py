@@ -25,10 +25,19 @@ def split() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     return out
 
 
-@pytest.mark.parametrize("model", [LinearPower, GradientBoostingPower])
-def test_tabular_models_predict_and_cover(split, model) -> None:
-    fitted = model(seed=0).fit(split["train"][0])
-    conformal = ConformalPredictor(fitted, alpha=0.1).calibrate(split["cal"][0])
+@pytest.fixture(scope="module")
+def fitted(split) -> dict[str, object]:
+    train = split["train"][0]
+    return {
+        "linear": LinearPower(seed=0).fit(train),
+        "gbm": GradientBoostingPower(seed=0).fit(train),
+    }
+
+
+@pytest.mark.parametrize("name", ["linear", "gbm"])
+def test_tabular_models_predict_and_cover(split, fitted, name: str) -> None:
+    model = fitted[name]
+    conformal = ConformalPredictor(model, alpha=0.1).calibrate(split["cal"][0])
     test = split["test"][0]
     pred, lo, hi = conformal.interval(test)
     y = test["power_w"].to_numpy()
@@ -38,11 +47,11 @@ def test_tabular_models_predict_and_cover(split, model) -> None:
     assert np.all(lo <= pred) and np.all(pred <= hi)
 
 
-def test_gbm_beats_linear(split) -> None:
+def test_gbm_beats_linear(split, fitted) -> None:
     test = split["test"][0]
     y = test["power_w"].to_numpy()
-    lin = mape(y, LinearPower().fit(split["train"][0]).predict(test))
-    gbm = mape(y, GradientBoostingPower(seed=0).fit(split["train"][0]).predict(test))
+    lin = mape(y, fitted["linear"].predict(test))
+    gbm = mape(y, fitted["gbm"].predict(test))
     assert gbm < lin
 
 
