@@ -13,6 +13,7 @@ from qservice.db import Database
 from qservice.jobs.queue import JobQueue
 from qservice.limits import TokenBucket
 from qservice.models import WorkerBeat, utcnow
+from qservice.serving import ModelCache
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ServiceState:
     buckets: TokenBucket
     metrics: MetricsRegistry = field(default_factory=lambda: MetricsRegistry("qservice"))
     health: HealthRegistry = field(default_factory=HealthRegistry)
+    models: ModelCache = field(default_factory=ModelCache)
 
     def __post_init__(self) -> None:
         self.solve_metrics = SolveMetrics(self.metrics)

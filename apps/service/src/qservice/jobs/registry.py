@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,8 +19,11 @@ class JobCancelled(Exception):
 class JobContext:
     """What a running job may do: report progress, ask whether it was cancelled."""
 
-    def __init__(self, job_id: str, emit: Callable[[str, dict], None]) -> None:
+    def __init__(
+        self, job_id: str, emit: Callable[[str, dict], None], data_dir: Path = Path(".")
+    ) -> None:
         self.job_id = job_id
+        self.data_dir = data_dir  # where a job may write files (its own subfolder)
         self._emit = emit
         self.cancel_requested = False
 

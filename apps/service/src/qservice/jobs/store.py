@@ -23,6 +23,12 @@ from qservice.models import IdempotencyRecord, Job, JobEvent, utcnow
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
+def _update():  # type: ignore[no-untyped-def]
+    # the WHERE clauses run in the database only: SQLite hands back naive datetimes, which
+    # Python cannot compare with aware ones when syncing the session's loaded rows
+    return update(Job).execution_options(synchronize_session=False)
+
+
 def body_hash(kind: str, params: dict[str, Any]) -> str:
     text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -158,7 +164,7 @@ def cancel_job(db: Database, job_id: str) -> Job:
         if job is None:
             raise NotFound(f"job {job_id!r}: no such job")
         done = s.execute(
-            update(Job)
+            _update()
             .where(Job.id == job_id, Job.status == "queued")
             .values(status="cancelled", finished_at=now, error="cancelled on request")
         ).rowcount
@@ -167,7 +173,7 @@ def cancel_job(db: Database, job_id: str) -> Job:
         else:
             # a running job stops at its next progress report (its worker sees the flag)
             s.execute(
-                update(Job)
+                _update()
                 .where(Job.id == job_id, Job.status == "running")
                 .values(cancel_requested=1)
             )
@@ -192,7 +198,7 @@ def claim(db: Database, job_id: str, worker_id: str, lease: float) -> Job | None
     now = utcnow()
     with db.session() as s:
         won = s.execute(
-            update(Job)
+            _update()
             .where(Job.id == job_id, Job.status == "queued")
             .values(
                 status="running",
@@ -212,7 +218,7 @@ def renew(db: Database, job_id: str, worker_id: str, lease: float) -> tuple[bool
     """(lease still held, cancellation requested)."""
     with db.session() as s:
         held = s.execute(
-            update(Job)
+            _update()
             .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
             .values(lease_until=utcnow() + timedelta(seconds=lease))
         ).rowcount
@@ -224,7 +230,7 @@ def add_event(db: Database, job_id: str, type_: str, data: dict[str, Any]) -> No
     with db.session() as s:
         _event(s, job_id, type_, data)
         if type_ == "progress":
-            s.execute(update(Job).where(Job.id == job_id).values(progress=data))
+            s.execute(_update().where(Job.id == job_id).values(progress=data))
 
 
 def finish(
@@ -237,7 +243,7 @@ def finish(
 ) -> bool:
     with db.session() as s:
         done = s.execute(
-            update(Job)
+            _update()
             .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
             .values(status=status, result=result, error=error, finished_at=utcnow())
         ).rowcount
@@ -270,7 +276,7 @@ def reap(db: Database, max_attempts: int) -> list[tuple[str, str]]:
                 }
                 action = "failed"
             done = s.execute(
-                update(Job)
+                _update()
                 .where(Job.id == job.id, Job.status == "running", Job.lease_until < now)
                 .values(**values)
             ).rowcount
@@ -288,7 +294,7 @@ def release_worker(db: Database, worker_id: str) -> list[str]:
         )
         for job_id in ids:
             s.execute(
-                update(Job)
+                _update()
                 .where(Job.id == job_id, Job.status == "running", Job.worker_id == worker_id)
                 .values(status="queued", worker_id=None, lease_until=None)
             )

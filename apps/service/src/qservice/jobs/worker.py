@@ -43,7 +43,9 @@ class Worker:
         job = store.claim(self.db, job_id, self.id, s.lease_seconds)
         if job is None:  # cancelled, taken, or a duplicate message: nothing to do
             return
-        ctx = JobContext(job_id, lambda kind, data: store.add_event(self.db, job_id, kind, data))
+        ctx = JobContext(
+            job_id, lambda kind, data: store.add_event(self.db, job_id, kind, data), s.data_dir
+        )
         done = threading.Event()
         lost = threading.Event()
 

@@ -1,7 +1,7 @@
 """One router module per package (a thin adapter over its public API), plus the service's own
 (jobs, health, dashboard). Importing this package registers every job kind."""
 
-from qservice.routes import dashboard, health, jobs, qcore, qops, qrouting
+from qservice.routes import dashboard, health, jobs, models, qcore, qflower, qops, qrouting
 
 ROUTERS = [
     health.router,
@@ -9,5 +9,7 @@ ROUTERS = [
     qcore.router,
     qrouting.router,
     qops.router,
+    qflower.router,
+    models.router,
     dashboard.router,
 ]

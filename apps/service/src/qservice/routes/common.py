@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Response
 from pydantic import BaseModel, Field
@@ -14,7 +14,9 @@ from qservice.errors import InvalidInput
 from qservice.jobs import store
 from qservice.jobs.registry import get_kind
 from qservice.security import Principal
-from qservice.state import ServiceState
+
+if TYPE_CHECKING:
+    from qservice.state import ServiceState
 
 
 class JobOut(BaseModel):

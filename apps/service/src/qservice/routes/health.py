@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from qops.monitoring import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 from qservice.api_deps import State
@@ -29,6 +28,8 @@ async def readyz(state: State) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(state: State) -> Response:
+    from qops.monitoring import CONTENT_TYPE_LATEST
+
     with state.db.session() as s:
         counts = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     for status in ("queued", "running", "succeeded", "failed", "cancelled"):

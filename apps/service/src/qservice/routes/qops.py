@@ -7,8 +7,6 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from qops import QopsError
-from qops.detectors import SeriesContext, detector_names, make_detector
 
 from qservice.api_deps import Compute, Read
 from qservice.errors import InvalidInput
@@ -35,6 +33,8 @@ class AnomalyOut(BaseModel):
 
 @router.get("/detectors", response_model=list[str])
 def detectors(principal: Read) -> list[str]:
+    from qops.detectors import detector_names
+
     return detector_names()
 
 
@@ -42,6 +42,9 @@ def detectors(principal: Read) -> list[str]:
 def detect(body: AnomalyRequest, principal: Compute) -> AnomalyOut:
     """Score every point with a streaming detector that sees the series' range and length
     only (NAB's protocol), as it would online."""
+    from qops import QopsError
+    from qops.detectors import SeriesContext, make_detector
+
     if body.timestamps is not None and len(body.timestamps) != len(body.values):
         raise InvalidInput(
             f"timestamps: {len(body.timestamps)} given for {len(body.values)} values; give one "
