@@ -359,8 +359,11 @@ class Ensemble:
                     except Exception as exc:  # the member's failure, recorded and retried
                         outcomes.append((handle, exc, False))
                 if self.member_timeout is not None:
-                    for handle, (_, _, t0) in list(in_flight.items()):
-                        if handle not in done and now - t0 > self.member_timeout:
+                    for handle, (worker, _, t0) in list(in_flight.items()):
+                        ready = pool.ready_since(worker)
+                        if ready is None:
+                            continue  # the worker process is still starting
+                        if handle not in done and now - max(t0, ready) > self.member_timeout:
                             outcomes.append(
                                 (
                                     handle,

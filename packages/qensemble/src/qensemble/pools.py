@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import time
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -49,6 +50,9 @@ class SerialPool:
     def __init__(self, n_workers: int) -> None:
         self.n_workers = n_workers
 
+    def ready_since(self, worker: int) -> float | None:
+        return 0.0
+
     def submit(self, worker: int, task: MemberTask) -> _Deferred:
         return _Deferred(task)
 
@@ -74,20 +78,37 @@ def _initialise_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _warm_up() -> int:
+    return os.getpid()
+
+
 class LocalPool:
     def __init__(self, n_workers: int, threads: int = 1) -> None:
         self.n_workers = n_workers
         self._threads = threads
         self._context = multiprocessing.get_context("spawn")
-        self._executors = [self._new() for _ in range(n_workers)]
+        self._warm: list[cf.Future] = [cf.Future()] * n_workers
+        self._ready: list[float | None] = [None] * n_workers
+        self._executors = [self._new(w) for w in range(n_workers)]
 
-    def _new(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(
+    def _new(self, worker: int) -> cf.ProcessPoolExecutor:
+        executor = cf.ProcessPoolExecutor(
             max_workers=1,
             mp_context=self._context,
             initializer=_initialise_worker,
             initargs=(self._threads,),
         )
+        # Start the process (and its torch import) now, and learn when it is ready, so a
+        # member's timeout counts from when its worker could run it, not from the spawn.
+        self._warm[worker] = executor.submit(_warm_up)
+        self._ready[worker] = None
+        return executor
+
+    def ready_since(self, worker: int) -> float | None:
+        """When the worker finished starting (``time.perf_counter``), or None if not yet."""
+        if self._ready[worker] is None and self._warm[worker].done():
+            self._ready[worker] = time.perf_counter()
+        return self._ready[worker]
 
     def submit(self, worker: int, task: MemberTask) -> cf.Future:
         return self._executors[worker].submit(train_member, task)
@@ -109,7 +130,7 @@ class LocalPool:
         for process in list(getattr(old, "_processes", {}).values()):
             process.kill()
         old.shutdown(wait=False, cancel_futures=True)
-        self._executors[worker] = self._new()
+        self._executors[worker] = self._new(worker)
 
     def close(self) -> None:
         for executor in self._executors:
@@ -166,6 +187,9 @@ class RayPool:
             self._owns = True
         self._remote = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
         self._actors = [self._remote.remote(threads) for _ in range(n_workers)]
+
+    def ready_since(self, worker: int) -> float | None:
+        return 0.0  # actors start asynchronously; their start-up counts toward the timeout
 
     def submit(self, worker: int, task: MemberTask) -> Any:
         return self._actors[worker].train.remote(task)
