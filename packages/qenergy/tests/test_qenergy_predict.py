@@ -87,6 +87,26 @@ def test_bad_inputs(split) -> None:
         ConformalPredictor(LinearPower().fit(train)).interval(train)
 
 
+@pytest.mark.slow  # importing torch-geometric alone costs ~13 s of CPU
+def test_graphsage_graph_has_placement_and_power_domain_edges(split) -> None:
+    """The graph: one vertex per job and node; job-node edges both ways; node-node in a rack."""
+    pytest.importorskip("torch_geometric")
+    from qenergy.gnn import GraphSAGEPower
+
+    jobs, nodes = split["test"]
+    model = GraphSAGEPower(hidden=8, epochs=2, seed=0).fit(jobs, nodes)
+    graphs = model._graphs(jobs, nodes)
+    first = jobs["graph"].min()
+    nj = int((jobs["graph"] == first).sum())
+    node_frame = nodes[nodes["graph"] == first]
+    g = graphs[0]
+    assert g.num_nodes == nj + len(node_frame)
+    racks = node_frame.groupby("rack").size()
+    assert g.edge_index.shape[1] == 2 * nj + int((racks * (racks - 1)).sum())
+    assert model.predict_per_gpu(jobs, nodes).shape == (len(jobs),)
+
+
+@pytest.mark.slow
 def test_graphsage_trains_and_predicts_jobs_and_nodes(split) -> None:
     pytest.importorskip("torch_geometric")
     from qenergy.gnn import GraphSAGEPower
