@@ -172,7 +172,7 @@ def test_bad_input() -> None:
 
 def test_all_members_failing_is_an_error_with_the_records(tmp_path: Path) -> None:
     x, y, xv, yv, *_ = _data()
-    # Three markers (one per... ) are overkill: one member, no retry, fails once -> none left.
+    # One member, no retries, and it fails once: nothing is left to combine.
     faulty = FailOnce(FACTORY, str(tmp_path / "fired"), at_step=1, mode="raise")
     with pytest.raises(qe.NoMembersTrained, match=r"^n_members: all 1 members failed") as info:
         _ensemble(model_fn=faulty, n_members=1, max_retries=0).fit(x, y, xv, yv)

@@ -375,7 +375,8 @@ class Ensemble:
                             )
                 for handle, outcome, lost in outcomes:
                     worker, item, t0 = in_flight.pop(handle)
-                    seconds = now - t0
+                    # A result carries its own training time (not queueing or start-up).
+                    seconds = outcome.seconds if isinstance(outcome, MemberResult) else now - t0
                     if isinstance(outcome, MemberResult):
                         self.balancer.finished(worker, seconds, ok=True)
                         self.dispatch_log.append((item.task.index, worker, "ok", seconds))
@@ -535,7 +536,11 @@ class Ensemble:
         return result
 
     def select(self, k: int, method: str = "qubo", **params: Any) -> selection.Selection:
-        """Choose ``k`` members on the validation data: ``qubo``, ``caruana`` or ``top_k``."""
+        """Choose ``k`` members on the validation data: ``qubo``, ``caruana`` or ``top_k``.
+
+        The indices are positions in ``self.members`` (pass them as ``members=`` to
+        ``predict_proba`` / ``score``); ``self.members[i].index`` is the member's own number.
+        """
         val_probs, val_y = self.validation_probs()
         if method == "qubo":
             return selection.qubo_select(val_probs, val_y, k, **params)

@@ -32,8 +32,8 @@ class FailOnce:
     """Wraps ``model_fn``; the model it builds fails at forward call ``at_step`` the first time.
 
     ``mode``: ``"raise"`` a RuntimeError, ``"exit"`` the worker process (os._exit: a crash),
-    or ``"hang"`` (sleep ``hang_s``, for timeouts). ``members``: seeds-agnostic member check
-    is done by the caller; every model built while the marker is absent can fire.
+    or ``"hang"`` (sleep ``hang_s``, for timeouts). Whichever member first reaches that step
+    while the marker is absent fires it; all later ones (and the retry) run normally.
     """
 
     model_fn: Any
