@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qenergy import InvalidParameter, generate_instance
 from qenergy.chooser import ARMS, MethodChooser, instance_class
@@ -50,3 +52,25 @@ def test_corrupt_record_is_refused(tmp_path) -> None:
     path.write_text('[{"x": 1}]')
     with pytest.raises(InvalidParameter, match="record"):
         MethodChooser(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=4)),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_fuzz_record_loader(tmp_path_factory, data) -> None:
+    """Any JSON in the record file: a chooser or an InvalidParameter, nothing else."""
+    path = tmp_path_factory.mktemp("rec") / "r.json"
+    path.write_text(json.dumps(data))
+    try:
+        chooser = MethodChooser(path)
+    except InvalidParameter:
+        return
+    assert all(isinstance(r["reward"], int | float) for r in chooser.runs)
+    assert chooser.stats("size0/peak/nocaps").keys() == set(ARMS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qenergy
 from qenergy import (
@@ -247,3 +249,29 @@ def test_bad_qubo_slots(small) -> None:
     jobs, cluster = small
     with pytest.raises(InvalidParameter, match="qubo_slots"):
         schedule(jobs, cluster, method="qubo", qubo_slots=0)
+
+
+_values = st.one_of(
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["gpus", "power_budget_w", "idle_w_per_gpu", "gpus_per_node", "name", "x"]),
+        _values,
+    )
+)
+def test_fuzz_cluster_loader(data: dict) -> None:
+    """Any JSON object: a valid Cluster or an InvalidCluster naming the field, nothing else."""
+    try:
+        cluster = Cluster.from_dict(data)
+    except InvalidCluster:
+        return
+    assert cluster.gpus >= 1 and cluster.power_budget_w > cluster.idle_power_w

@@ -40,6 +40,19 @@ def instance_class(inst: Instance, objective: str) -> str:
     return f"size{band}/{objective}/{'caps' if f['caps'] else 'nocaps'}"
 
 
+def _valid_run(run: object) -> bool:
+    if not isinstance(run, dict):
+        return False
+    reward = run.get("reward")
+    return (
+        isinstance(run.get("cls"), str)
+        and isinstance(run.get("method"), str)
+        and isinstance(reward, int | float)
+        and not isinstance(reward, bool)
+        and math.isfinite(reward)
+    )
+
+
 @dataclass
 class MethodChooser:
     path: Path
@@ -58,9 +71,7 @@ class MethodChooser:
                     f"record: {self.path} is not a chooser record ({exc.msg}); delete it or "
                     "pass another path."
                 ) from None
-            if not isinstance(data, list) or not all(
-                isinstance(r, dict) and {"cls", "method", "reward"} <= set(r) for r in data
-            ):
+            if not isinstance(data, list) or not all(_valid_run(r) for r in data):
                 raise InvalidParameter(
                     f"record: {self.path} is not a list of runs; delete it or pass another path."
                 )

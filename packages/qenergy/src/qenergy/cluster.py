@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from qenergy.errors import InvalidCluster
@@ -13,7 +14,7 @@ __all__ = ["Cluster"]
 def _positive(
     value: object, field: str, *, integer: bool = False, allow_zero: bool = False
 ) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidCluster(f"{field}: expected a number, got {type(value).__name__} ({value!r}).")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise InvalidCluster(f"{field}: {value!r}; it must be a finite number above 0.")
@@ -39,11 +40,17 @@ class Cluster:
     name: str = "cluster"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise InvalidCluster(
+                f"name: expected text, got {type(self.name).__name__} ({self.name!r})."
+            )
         _positive(self.gpus, "gpus", integer=True)
         _positive(self.power_budget_w, "power_budget_w")
         _positive(self.idle_w_per_gpu, "idle_w_per_gpu", allow_zero=True)
         _positive(self.gpus_per_node, "gpus_per_node", integer=True)
         object.__setattr__(self, "gpus", int(self.gpus))
+        object.__setattr__(self, "power_budget_w", float(self.power_budget_w))
+        object.__setattr__(self, "idle_w_per_gpu", float(self.idle_w_per_gpu))
         object.__setattr__(self, "gpus_per_node", int(self.gpus_per_node))
         if self.idle_w_per_gpu > 2000:
             raise InvalidCluster(

@@ -11,6 +11,7 @@ table's own float values.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ def _caps(caps: object) -> tuple[float, ...]:
     for c in caps:
         if (
             isinstance(c, bool)
-            or not isinstance(c, int | float)
+            or not isinstance(c, numbers.Real)
             or not math.isfinite(c)
             or not 0 < c < 1
         ):
