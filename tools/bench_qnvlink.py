@@ -33,6 +33,19 @@ def _shuffled(traffic: np.ndarray, seed: int) -> np.ndarray:
     return traffic[np.ix_(perm, perm)]
 
 
+def _moe(ep: int, dp: int, a2a_bytes: float, dp_bytes: float) -> np.ndarray:
+    """Expert-parallel all-to-all groups (adjacent ranks) and data-parallel rings across them."""
+    n = ep * dp
+    job = np.zeros((n, n))
+    for g in range(dp):
+        block = slice(g * ep, (g + 1) * ep)
+        job[block, block] += qnvlink.all_to_all(ep, a2a_bytes)
+    for e in range(ep):
+        ring = [g * ep + e for g in range(dp)]
+        job[np.ix_(ring, ring)] += qnvlink.ring_allreduce(dp, dp_bytes)
+    return job
+
+
 def _row(label: str, fabric: qnvlink.Fabric, traffic: np.ndarray, methods: list[str]) -> list[str]:
     plans = {}
     for method in methods:
@@ -81,6 +94,14 @@ def suite_fabrics(args: argparse.Namespace) -> None:
                     _shuffled(job, nodes),
                 )
             )
+    # expert-parallel all-to-all groups of 16 (two boxes each) plus data-parallel rings
+    # across groups, on a 2:1 oversubscribed fat tree with two boxes per leaf
+    fabric = qnvlink.cluster(
+        "dgx-h100", 8, topology="fat-tree", nodes_per_leaf=2, oversubscription=2
+    )
+    job = _moe(16, 4, 4e9, 1e9)
+    cases.append(("8x DGX H100 fat-tree 2:1, MoE ep16 x dp4 natural order", fabric, job))
+    cases.append(("8x DGX H100 fat-tree 2:1, MoE ep16 x dp4 shuffled", fabric, _shuffled(job, 8)))
     for racks, (pp, tp, dp) in {1: (9, 4, 2), 2: (2, 8, 9)}.items():
         fabric = qnvlink.gb200_nvl72() if racks == 1 else qnvlink.cluster("gb200-nvl72", racks)
         job = qnvlink.parallel_3d(pp, tp, dp, **VOLUMES)
