@@ -74,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         default=["gp", "optuna-gp", "optuna-tpe", "random"],
         choices=[*QHPO, *OPTUNA],
     )
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (the issue asks 20)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (the issue asks 20)")
+    parser.add_argument("--seed-start", type=int, default=0, help="first seed (to continue a run)")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only print the table of runs saved by earlier --out files (merged)",
+    )
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[50, 100])
     parser.add_argument(
@@ -82,13 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args(argv)
+    if args.from_json:
+        runs = [r for f in args.from_json for r in json.loads(f.read_text())["runs"]]
+        for r in runs:
+            r["regret"] = {int(c): v for c, v in r["regret"].items()}
+        print(table(runs, args.checkpoints))
+        return 0
     if args.seeds < 1 or args.trials < max(args.checkpoints):
         parser.error("--seeds must be >= 1 and --trials >= the largest checkpoint")
     runs: list[dict] = []
-    for pname in args.problems:
-        problem = PROBLEMS[pname]
-        for sname in args.samplers:
-            for seed in range(args.seeds):
+    # seeds outermost: a run cut short still has every problem and sampler for its seeds
+    for seed in range(args.seed_start, args.seed_start + args.seeds):
+        for pname in args.problems:
+            problem = PROBLEMS[pname]
+            for sname in args.samplers:
                 runner = run_optuna if sname in OPTUNA else run_qhpo
                 t0 = time.perf_counter()
                 values, times = runner(problem, sname, seed, args.trials)
