@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from qservice import __version__
 from qservice.config import Settings
-from qservice.errors import install_handlers
+from qservice.errors import PROBLEM_RESPONSES, install_handlers
 from qservice.jobs import store
 from qservice.limits import BodyLimit, InFlightLimit
 from qservice.state import ServiceState
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     from qservice.routes import ROUTERS
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -57,6 +58,33 @@ class Overloaded(ServiceError, RuntimeError):
 
 class ConfigError(ValueError):
     """A bad setting or command-line value (the CLI prints it as one line, exit 2)."""
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _problem_doc(text: str) -> dict[str, Any]:
+    return {"description": text, "model": Problem, "content": {PROBLEM: {}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("the body is not parseable (not JSON, not a form)"),
+    401: _problem_doc("missing or bad API key (WWW-Authenticate: Bearer)"),
+    403: _problem_doc("the key lacks the endpoint's scope"),
+    404: _problem_doc("no such resource"),
+    413: _problem_doc("request body over the limit"),
+    422: _problem_doc("invalid input, or over the endpoint's size bounds"),
+    429: _problem_doc("rate limit reached (Retry-After)"),
+    503: _problem_doc("overloaded (Retry-After)"),
+}
 
 
 def problem(status: int, title: str, detail: str, instance: str = "", **extra: Any) -> dict:

@@ -84,7 +84,9 @@ class LiveServer:
         self.keys[name] = key
         return key
 
-    def start(self, timeout: float = 120.0, **extra: str) -> None:
+    def start(self, timeout: float = 180.0, ready: str = "/readyz", **extra: str) -> None:
+        """Start ``qservice serve`` and wait until ``ready`` answers 200 (``/readyz``: the
+        database and a worker; ``/healthz`` for a server started without workers)."""
         self.port = self.port or free_port()
         env = {
             **os.environ,
@@ -114,7 +116,7 @@ class LiveServer:
                     f"server exited: {(self.folder / 'server.log').read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + ready, timeout=2).status_code == 200:
                     self.startup_seconds = time.monotonic() - started
                     return
             except httpx.HTTPError:
