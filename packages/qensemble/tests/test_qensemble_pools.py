@@ -106,3 +106,13 @@ def test_ray_backend_matches_serial() -> None:
     for a, b in zip(ray_ens.members, serial.members, strict=True):
         for key, value in b.state.items():
             np.testing.assert_array_equal(a.state[key], value)
+
+
+def test_ray_backend_without_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from qensemble.pools import RayPool
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(qe.MissingExtra, match=r"pip install 'qensemble\[ray\]'"):
+        RayPool(2)

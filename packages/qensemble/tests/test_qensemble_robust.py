@@ -267,3 +267,25 @@ def test_translation_equivariance(x: np.ndarray, rule: str) -> None:
         )
         return
     np.testing.assert_allclose(b, a + shift, atol=tol)
+
+
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.floats(-10, 10), min_size=0, max_size=3),
+    st.text(max_size=3),
+    st.none(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["w", "b", "c"]), values, max_size=3), max_size=4))
+def test_state_dict_input_fuzz(states: list[dict]) -> None:
+    """Any list of dicts gives an aggregate or one of our errors, never another exception."""
+    from qensemble.errors import QensembleError
+
+    try:
+        out = robust.coordinate_median(states)
+    except QensembleError as exc:
+        assert "\n" not in str(exc) and ": " in str(exc)
+        return
+    assert set(out) == set(states[0])
