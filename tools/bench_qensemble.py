@@ -103,6 +103,7 @@ def bench_select(seeds: list[int], library: int, k: int) -> None:
 
     print(f"\n### Selection: {k} of {library} members, test accuracy (%)\n")
     header = ["dataset", f"all {library}", f"QUBO k={k}", f"QUBO, λ tuned on val k={k}"]
+    header += [f"QUBO co-error k={k}"]
     header += [f"Caruana k={k}", f"top-k k={k}"]
     header += [f"random k={k}", "QUBO = Caruana set", "QUBO solve s"]
     print("| " + " | ".join(header) + " |")
@@ -125,6 +126,7 @@ def bench_select(seeds: list[int], library: int, k: int) -> None:
             probs = ens.member_probs(xt)
             q = ens.select(k, "qubo", seed=seed)
             qt = ens.select(k, "qubo", seed=seed, redundancy=LAMBDA_GRID)
+            qc = ens.select(k, "qubo", seed=seed, pair_term="coerror")
             c = ens.select(k, "caruana")
             t = ens.select(k, "top_k")
             rng = np.random.default_rng(seed)
@@ -135,6 +137,7 @@ def bench_select(seeds: list[int], library: int, k: int) -> None:
             rows[f"all {library}"].append(ensemble_accuracy(probs, yt, list(range(library))))
             rows[f"QUBO k={k}"].append(ensemble_accuracy(probs, yt, q.members))
             rows[f"QUBO, λ tuned on val k={k}"].append(ensemble_accuracy(probs, yt, qt.members))
+            rows[f"QUBO co-error k={k}"].append(ensemble_accuracy(probs, yt, qc.members))
             rows[f"Caruana k={k}"].append(ensemble_accuracy(probs, yt, c.members))
             rows[f"top-k k={k}"].append(ensemble_accuracy(probs, yt, t.members))
             rows[f"random k={k}"].append(float(np.mean(randoms)))

@@ -236,3 +236,21 @@ def test_qubo_with_a_redundancy_grid_keeps_the_best_on_validation() -> None:
         selection.qubo_select(p, y, 3, redundancy=[])
     with pytest.raises(InvalidParameter, match=r"^redundancy: is -1"):
         selection.qubo_select(p, y, 3, redundancy=-1)
+
+
+def test_qubo_coerror_pair_term_matches_brute_force() -> None:
+    import itertools
+
+    p, y = _library(6)
+    k = 3
+    wrong = (p.argmax(axis=2) != y).astype(float)
+    err = wrong.mean(axis=1)
+    co = wrong @ wrong.T / len(y)
+    best = min(
+        itertools.combinations(range(len(p)), k),
+        key=lambda s: err[list(s)].sum() + sum(co[i, j] for i, j in itertools.combinations(s, 2)),
+    )
+    chosen = selection.qubo_select(p, y, k, pair_term="coerror", solver="exact")
+    assert chosen.members == list(best) and chosen.info["pair_term"] == "coerror"
+    with pytest.raises(InvalidParameter, match=r"^pair_term: "):
+        selection.qubo_select(p, y, k, pair_term="kl")

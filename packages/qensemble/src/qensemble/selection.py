@@ -81,6 +81,7 @@ def qubo_select(
     k: int,
     *,
     redundancy: float | Sequence[float] = 1.0,
+    pair_term: str = "correlation",
     solver: str = "auto",
     seed: int | None = 0,
     time_limit: float | None = None,
@@ -92,16 +93,31 @@ def qubo_select(
     accuracy term (``k`` kept members have ``k (k-1) / 2`` pairs). Up to 20 members qcore's
     ``auto`` enumerates them exactly (``info["proven_optimal"]``).
 
+    ``pair_term="coerror"`` penalises instead the fraction of samples both members get wrong
+    (Zhang, Burer & Street 2006, "Ensemble pruning via semi-definite programming"), with
+    ``lam = redundancy``.
+
     ``redundancy`` may be a sequence: one QUBO per value, and the subset whose mean has the
     best accuracy on ``(probs, y)`` (ties: mean log-probability of the true class) is returned,
     with the chosen value in ``info["redundancy"]``; the same data Caruana's greedy scores on.
     """
+    if pair_term not in ("correlation", "coerror"):
+        raise InvalidParameter(f"pair_term: is {pair_term!r}; choose 'correlation' or 'coerror'.")
     if isinstance(redundancy, Sequence) and not isinstance(redundancy, str):
         if len(redundancy) == 0:
             raise InvalidParameter("redundancy: is an empty sequence; pass values >= 0.")
         p, labels, _ = _inputs(probs, y, k)
         tried = [
-            qubo_select(p, labels, k, redundancy=r, solver=solver, seed=seed, time_limit=time_limit)
+            qubo_select(
+                p,
+                labels,
+                k,
+                redundancy=r,
+                pair_term=pair_term,
+                solver=solver,
+                seed=seed,
+                time_limit=time_limit,
+            )
             for r in redundancy
         ]
         best = max(tried, key=lambda sel: _val_key(p, labels, sel.members))
@@ -120,9 +136,18 @@ def qubo_select(
     ):
         raise InvalidParameter(f"redundancy: is {redundancy!r}; pass a number >= 0.")
     accuracy = (p.argmax(axis=2) == labels[None, :]).mean(axis=1)
-    corr = error_correlation(p, labels)
-    lam = float(redundancy) * (2.0 / (size - 1) if size > 1 else 0.0)
-    problem = subset_selection(accuracy, lam * corr, k=size)
+    if pair_term == "correlation":
+        pairs = error_correlation(p, labels)
+        lam = float(redundancy) * (2.0 / (size - 1) if size > 1 else 0.0)
+    else:
+        # Zhang, Burer, Street 2006 (ensemble pruning): the fraction of samples both members
+        # get wrong; with exactly k kept, minimising sum(err_i) + sum_{i<j} coerr_ij needs no
+        # scale factor (both terms are error rates).
+        wrong = (p.argmax(axis=2) != labels[None, :]).astype(np.float64)
+        pairs = wrong @ wrong.T / len(labels)
+        np.fill_diagonal(pairs, 0.0)
+        lam = float(redundancy)
+    problem = subset_selection(accuracy, lam * pairs, k=size)
     result = qcore.solve(problem.bqm, solver=solver, seed=seed, time_limit=time_limit)
     decoded = problem.decode(result)
     chosen = sorted(int(i) for i in decoded.solution.items)
@@ -143,6 +168,7 @@ def qubo_select(
             "energy": result.energy,
             "lambda": lam,
             "redundancy": float(redundancy),
+            "pair_term": pair_term,
             "wall_s": result.wall_s,
         },
     )
