@@ -121,8 +121,9 @@ def map_ranks(
     ``initial``, else from ``metis``), ``congestion`` (swaps that relieve the busiest links,
     from ``initial`` or the least congested cheap placement), ``qubo`` (the quadratic
     assignment as a BQM through ``qcore.solve(solver=...)``, small cases), ``exact``
-    (enumeration, tiny cases) and ``best`` (identity, greedy, metis, both refined by local
-    search, the two fastest of those refined by congestion search; the lowest simulated time
+    (enumeration, tiny cases) and ``best`` (identity, greedy, metis, metis on square-root
+    weights, those three refined by local search, the two fastest of all refined by congestion
+    search; the lowest simulated time
     wins; ``skip(fabric, traffic, {name: mapping})`` returns the names of candidates not to
     simulate, e.g. :class:`qnvlink.predictor.ContentionPredictor`'s verdict).
     """
@@ -221,7 +222,9 @@ def _best(
     candidates["identity"] = np.arange(size)
     candidates["greedy"] = greedy(weights, distance)
     candidates["metis"] = metis_map(fabric, weights, n, seed=seed)
-    for base in ("metis", "greedy") + (("initial",) if start_mapping is not None else ()):
+    candidates["metis-sqrt"] = metis_map(fabric, weights, n, seed=seed, transform="sqrt")
+    bases = ("metis", "metis-sqrt", "greedy") + (("initial",) if start_mapping is not None else ())
+    for base in bases:
         refined, _ = local_search(
             weights, distance, candidates[base], seed=seed, deadline=deadline, active=n
         )
