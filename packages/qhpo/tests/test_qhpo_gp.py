@@ -82,3 +82,18 @@ def test_output_warp_is_monotone() -> None:
     w = OutputWarp().fit_transform(y)
     assert np.all(np.argsort(w) == np.argsort(y))
     assert abs(w.mean()) < 1e-9 and math.isclose(w.std(), 1.0, rel_tol=1e-9)
+
+
+def test_yeo_johnson_matches_scipy() -> None:
+    from scipy import stats
+
+    from qhpo.gp.warping import _best_lambda, yeo_johnson
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        y = np.exp(rng.normal(size=40))
+        z = (y - y.mean()) / y.std()
+        t, lmbda = stats.yeojohnson(z)
+        assert np.allclose(yeo_johnson(z, lmbda), t, atol=1e-10)
+        if -4 <= lmbda <= 6:
+            assert abs(_best_lambda(z) - lmbda) <= 0.026

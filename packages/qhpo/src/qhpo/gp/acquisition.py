@@ -73,7 +73,7 @@ def optimize_acquisition(
     free: np.ndarray,
     snap: Callable[[np.ndarray], np.ndarray],
     n_starts: int = 6,
-    maxiter: int = 100,
+    maxiter: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points ranked by log-EI (best first) and their scores.
 
