@@ -28,10 +28,6 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, header
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """413 for a body over ``max_bytes``, by its Content-Length or, when it is streamed, by
     counting, before the endpoint reads it whole."""
@@ -54,28 +50,25 @@ class BodyLimit:
                     await _send_problem(send, 413, "Content too large", detail)
                     return
         seen = 0
-        started = False
+        answered = False  # our 413 went out: whatever the app sends after is dropped
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, answered
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes and not answered:
+                    answered = True
+                    await _send_problem(send, 413, "Content too large", detail)
+                    # the app sees the client go away and stops reading
+                    return {"type": "http.disconnect"}
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
-                await _send_problem(send, 413, "Content too large", detail)
+        await self.app(scope, counted, guarded)
 
 
 class InFlightLimit:
