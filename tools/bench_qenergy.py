@@ -148,6 +148,37 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def summary(rows: list[dict]) -> str:
+    """One line per instance and objective: list, auto, the anchor and its bound, the gaps."""
+    by: dict = {}
+    for r in rows:
+        by.setdefault((r["jobs"], r["objective"]), {})[r["method"]] = r
+    out = [
+        "| jobs | GPUs | objective | list | auto (s) | anchor (status, s) | anchor bound "
+        "| auto vs anchor | auto vs bound | auto better than list by | QUBO hybrid vs list |",
+        "|" + "---|" * 11,
+    ]
+    for (n, obj), ms in sorted(by.items(), key=lambda k: (k[0][1], k[0][0])):
+
+        def f(v: float, obj: str = obj) -> str:
+            return f"{v / 1000:.2f} kW" if obj == "peak" else f"{v / 3.6e6:.2f} kWh"
+
+        a, lst, an = ms["auto"], ms["list"], ms["anchor"]
+        hyb = ms.get("hybrid")
+        hyb_text = (
+            f"{100 * (hyb['value'] - lst['value']) / lst['value']:+.2f} %" if hyb else "not run"
+        )
+        status = "optimal" if an["anchor_proven"] else "feasible"
+        out.append(
+            f"| {n} | {a['gpus']} | {obj} | {f(lst['value'])} "
+            f"| {f(a['value'])} ({a['wall_s']:.1f}) "
+            f"| {f(an['value'])} ({status}, {an['wall_s']:.1f}) | {f(an['anchor_bound'])} "
+            f"| {a['gap_to_anchor_pct']:+.2f} % | {a['gap_to_bound_pct']:.2f} % "
+            f"| {100 * (lst['value'] - a['value']) / lst['value']:.2f} % | {hyb_text} |"
+        )
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 50, 100, 200, 500])
@@ -165,6 +196,8 @@ def main() -> int:
         parser.error("--sizes must be >= 1 and --anchor-limit > 0")
     rows = run(args.sizes, args.seed, args.anchor_limit, args.hybrid_max, args.qubo_max)
     result = {"rows": rows, "verdicts": verdicts(rows)}
+    print(summary(rows))
+    print()
     print(markdown(rows))
     print()
     print(json.dumps(result["verdicts"], indent=1))
