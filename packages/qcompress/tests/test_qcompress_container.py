@@ -205,7 +205,8 @@ def test_header_that_is_not_json_or_has_nan() -> None:
 
 # ---------------------------------------------------------------- fuzzing
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HEAVY = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
@@ -287,3 +288,27 @@ def test_fuzz_forged_headers_never_give_a_wrong_tensor(which: int, data: st.Data
     ref = original.numpy() if isinstance(original, torch.Tensor) else original
     assert type(result) is type(original)
     assert np.asarray(as_np).dtype == ref.dtype and np.array_equal(as_np, ref, equal_nan=True)
+
+
+# the same properties with 20x the examples: pytest -m slow packages/qcompress
+
+
+@pytest.mark.slow
+@HEAVY
+@given(st.binary(max_size=400))
+def test_fuzz_random_bytes_heavy(data: bytes) -> None:
+    test_fuzz_random_bytes.hypothesis.inner_test(data)
+
+
+@pytest.mark.slow
+@HEAVY
+@given(st.sampled_from(range(len(VALID))), st.data())
+def test_fuzz_bit_flips_and_truncations_heavy(which: int, data: st.DataObject) -> None:
+    test_fuzz_bit_flips_and_truncations.hypothesis.inner_test(which, data)
+
+
+@pytest.mark.slow
+@HEAVY
+@given(st.sampled_from(range(len(VALID))), st.data())
+def test_fuzz_forged_headers_heavy(which: int, data: st.DataObject) -> None:
+    test_fuzz_forged_headers_never_give_a_wrong_tensor.hypothesis.inner_test(which, data)
