@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -45,32 +45,24 @@ def test_cursor_decoding_never_crashes(text):
         assert "cursor" in str(exc)
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(header=st.one_of(st.none(), st.text(max_size=120)))
-def test_authorization_header_parsing_is_401_or_a_key(header, tmp_path):
-    from qservice.config import Settings
-    from qservice.security import authenticate
-
-    db = _db(tmp_path)
-    with db.session() as s, pytest.raises(Unauthorized):
-        authenticate(s, header)
-    assert Settings  # the import is the point: no settings needed to parse a header
-
-
-_DBS: dict = {}
-
-
-def _db(tmp_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def store_db(tmp_path_factory):  # type: ignore[no-untyped-def]
     from qservice.config import Settings
     from qservice.db import Database
 
-    if "db" not in _DBS:
-        db = Database(Settings(database_url=f"sqlite:///{tmp_path / 'fuzz.db'}"))
-        db.migrate()
-        _DBS["db"] = db
-    return _DBS["db"]
+    db = Database(Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('f') / 'f.db'}"))
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.one_of(st.none(), st.text(max_size=120)))
+def test_authorization_header_is_401_unless_a_stored_key(header, store_db):
+    from qservice.security import authenticate
+
+    with store_db.session() as s, pytest.raises(Unauthorized):
+        authenticate(s, header)
 
 
 @settings(max_examples=100, deadline=None)
