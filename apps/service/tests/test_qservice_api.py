@@ -201,3 +201,41 @@ def test_health_and_metrics(api):
     assert ready.status_code == 503 and ready.json()["failing"] == ["workers"]  # none here
     text = client.get("/metrics").text
     assert "qservice_http_requests_total" in text and 'qservice_jobs{status="queued"}' in text
+
+
+def test_fabric_mapping_through_qnvlink(api):
+    client, keys = api
+    traffic = [[0.0 if i == j else 1e9 for j in range(8)] for i in range(8)]
+    body = {"fabric": "dgx-h100", "traffic": traffic, "method": "greedy"}
+    response = client.post("/v1/fabric/mappings", headers=auth(keys["admin"]), json=body)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    gpus = [row["gpu"] for row in plan["mapping"]]
+    assert [row["rank"] for row in plan["mapping"]] == list(range(8)) and len(set(gpus)) == 8
+    bad = client.post(
+        "/v1/fabric/mappings",
+        headers=auth(keys["admin"]),
+        json={**body, "fabric": "nope"},
+    )
+    assert bad.status_code == 422 and "builder" in bad.json()["detail"]
+
+
+def test_tensor_round_trip_through_qcompress(api):
+    client, keys = api
+    import numpy as np
+
+    values = np.random.default_rng(2).standard_normal(256).tolist()
+    body = {"values": values, "shape": [16, 16], "method": "int8"}
+    packed = client.post("/v1/tensors/compress", headers=auth(keys["admin"]), json=body)
+    assert packed.status_code == 200, packed.text
+    out = packed.json()
+    assert out["compressed_bytes"] < out["original_bytes"] and out["rel_l2"] < 0.02
+    back = client.post(
+        "/v1/tensors/decompress", headers=auth(keys["admin"]), json={"container": out["container"]}
+    )
+    assert back.status_code == 200 and back.json()["shape"] == [16, 16]
+    assert np.allclose(back.json()["values"], values, atol=out["max_abs"] + 1e-6)
+    forged = client.post(
+        "/v1/tensors/decompress", headers=auth(keys["admin"]), json={"container": "AAAAAAAA"}
+    )
+    assert forged.status_code == 422

@@ -1,7 +1,18 @@
 """One router module per package (a thin adapter over its public API), plus the service's own
 (jobs, health, dashboard). Importing this package registers every job kind."""
 
-from qservice.routes import dashboard, health, jobs, models, qcore, qflower, qops, qrouting
+from qservice.routes import (
+    dashboard,
+    health,
+    jobs,
+    models,
+    qcompress,
+    qcore,
+    qflower,
+    qnvlink,
+    qops,
+    qrouting,
+)
 
 ROUTERS = [
     health.router,
@@ -11,5 +22,7 @@ ROUTERS = [
     qops.router,
     qflower.router,
     models.router,
+    qnvlink.router,
+    qcompress.router,
     dashboard.router,
 ]
