@@ -239,3 +239,27 @@ def test_tensor_round_trip_through_qcompress(api):
         "/v1/tensors/decompress", headers=auth(keys["admin"]), json={"container": "AAAAAAAA"}
     )
     assert forged.status_code == 422
+
+
+def test_study_ask_tell_best_through_qhpo(api):
+    client, keys = api
+    h = auth(keys["admin"])
+    space = {"x": {"type": "float", "low": -2.0, "high": 2.0}}
+    study = client.post("/v1/studies", headers=h, json={"space": space, "optimizer": "random"})
+    assert study.status_code == 201, study.text
+    sid = study.json()["id"]
+    for _ in range(4):
+        trial = client.post(f"/v1/studies/{sid}/ask", headers=h).json()
+        x = trial["params"]["x"]
+        told = client.post(
+            f"/v1/studies/{sid}/tell", headers=h, json={"number": trial["number"], "value": x * x}
+        )
+        assert told.status_code == 200 and told.json()["state"] == "complete"
+    best = client.get(f"/v1/studies/{sid}/best", headers=h).json()
+    assert -2.0 <= best["params"]["x"] <= 2.0 and best["value"] == pytest.approx(
+        best["params"]["x"] ** 2
+    )
+    again = client.post(f"/v1/studies/{sid}/tell", headers=h, json={"number": 0, "value": 1.0})
+    assert again.status_code == 422 and "already told" in again.json()["detail"]
+    bad = client.post("/v1/studies", headers=h, json={"space": {"x": {"type": "nope"}}})
+    assert bad.status_code == 422

@@ -9,6 +9,7 @@ from qservice.routes import (
     qcompress,
     qcore,
     qflower,
+    qhpo,
     qnvlink,
     qops,
     qrouting,
@@ -24,5 +25,6 @@ ROUTERS = [
     models.router,
     qnvlink.router,
     qcompress.router,
+    qhpo.router,
     dashboard.router,
 ]
