@@ -46,7 +46,8 @@ def _minilm():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     path = str(get_model_path())
-    model = AutoModel.from_pretrained(path, add_pooling_layer=False).eval()
+    # float32 whatever the file holds (transformers 5 would keep a float16 file's dtype)
+    model = AutoModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 
