@@ -263,3 +263,27 @@ def test_study_ask_tell_best_through_qhpo(api):
     assert again.status_code == 422 and "already told" in again.json()["detail"]
     bad = client.post("/v1/studies", headers=h, json={"space": {"x": {"type": "nope"}}})
     assert bad.status_code == 422
+
+
+def test_energy_schedule_through_qenergy(api):
+    client, keys = api
+    jobs = [
+        {
+            "job_id": f"j{i}",
+            "gpus": 2,
+            "duration_s": 600,
+            "submit_s": 0,
+            "deadline_s": 4000,
+            "power_w": 800,
+        }
+        for i in range(4)
+    ]
+    cluster = {"gpus": 4, "power_budget_w": 2000}
+    body = {"jobs": jobs, "cluster": cluster, "method": "list"}
+    response = client.post("/v1/energy/schedules", headers=auth(keys["admin"]), json=body)
+    assert response.status_code == 200, response.text
+    missing = [{k: v for k, v in j.items() if k != "power_w"} for j in jobs]
+    bad = client.post(
+        "/v1/energy/schedules", headers=auth(keys["admin"]), json={**body, "jobs": missing}
+    )
+    assert bad.status_code == 422 and "power_w" in bad.json()["detail"]

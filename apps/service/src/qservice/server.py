@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 from qservice.config import Settings
 from qservice.db import Database
@@ -43,6 +45,9 @@ def start_worker(settings: Settings) -> subprocess.Popen:
         [sys.executable, "-m", "qservice", "worker"],
         env=settings_env(settings),
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        # its own process group: a Ctrl-C in the terminal reaches the server, which then
+        # stops the worker in order (uvicorn first, then the worker's graceful SIGINT)
+        start_new_session=True,
     )
 
 
@@ -69,7 +74,20 @@ def serve(settings: Settings) -> None:
     db = Database(settings)
     db.migrate()
     db.dispose()
-    worker = start_worker(settings) if settings.workers > 0 else None
+    worker = [start_worker(settings)] if settings.workers > 0 else []
+    stopping = threading.Event()
+
+    def supervise() -> None:
+        # a worker that dies (OOM, a crash in a native library) is started again; the jobs it
+        # held come back through the lease reaper
+        while not stopping.wait(2.0):
+            if worker and worker[0].poll() is not None and not stopping.is_set():
+                logging.getLogger("qservice").warning(
+                    "worker exited with %s; starting another", worker[0].returncode
+                )
+                worker[0] = start_worker(settings)
+
+    threading.Thread(target=supervise, name="worker-supervisor", daemon=True).start()
     try:
         uvicorn.run(
             create_app(settings, migrate=False),
@@ -79,5 +97,6 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         )
     finally:
-        if worker is not None:
-            stop_worker(worker, settings.shutdown_grace_seconds)
+        stopping.set()
+        if worker:
+            stop_worker(worker[0], settings.shutdown_grace_seconds)

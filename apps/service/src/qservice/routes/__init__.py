@@ -8,6 +8,7 @@ from qservice.routes import (
     models,
     qcompress,
     qcore,
+    qenergy,
     qflower,
     qhpo,
     qnvlink,
@@ -26,5 +27,6 @@ ROUTERS = [
     qnvlink.router,
     qcompress.router,
     qhpo.router,
+    qenergy.router,
     dashboard.router,
 ]
