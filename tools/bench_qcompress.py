@@ -331,7 +331,7 @@ def train_dp(
     }
 
 
-def section_gradients(seeds: int) -> None:
+def section_gradients(seeds: int, density: float) -> None:
     print(
         "\n### Gradient compression in data-parallel training: MLP 64-256-10 on sklearn digits, "
         f"4 workers simulated in one process, batch 32 per worker, SGD momentum 0.9, lr 0.05, "
@@ -344,10 +344,10 @@ def section_gradients(seeds: int) -> None:
     results = {}
     for scheme, label in (
         ("none", "uncompressed fp32"),
-        ("topk", "top-k 2% + error feedback (containers)"),
+        ("topk", f"top-k {100 * density:g}% + error feedback (containers)"),
         ("powersgd", "PowerSGD rank 2, fp16 factors, warm start + EF"),
     ):
-        runs = [train_dp(scheme, seed) for seed in range(seeds)]
+        runs = [train_dp(scheme, seed, density=density) for seed in range(seeds)]
         r = {k: statistics.mean(run[k] for run in runs) for k in runs[0]}
         results[scheme] = r
         print(
@@ -531,6 +531,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000, help="ladder: training tweets")
     parser.add_argument("--test", type=int, default=1000, help="ladder: held-out tweets")
     parser.add_argument("--seeds", type=int, default=3, help="gradients: seeds to average")
+    parser.add_argument("--density", type=float, default=0.02, help="gradients: top-k density")
     parser.add_argument("--rungs", nargs="+", help="ladder: only rungs whose label starts so")
     parser.add_argument("--steps", type=int, default=60, help="quantum: training steps")
     parser.add_argument("--epochs", type=int, default=300, help="corrector: training steps")
@@ -540,7 +541,7 @@ def main() -> None:
         "gaussian": section_gaussian,
         "minilm": section_minilm,
         "ladder": lambda: section_ladder(args.train, args.test, args.rungs),
-        "gradients": lambda: section_gradients(args.seeds),
+        "gradients": lambda: section_gradients(args.seeds, args.density),
         "throughput": section_throughput,
         "quantum": lambda: section_quantum(args.steps),
         "corrector": lambda: section_corrector(args.epochs),
