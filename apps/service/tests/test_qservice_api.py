@@ -287,3 +287,25 @@ def test_energy_schedule_through_qenergy(api):
         "/v1/energy/schedules", headers=auth(keys["admin"]), json={**body, "jobs": missing}
     )
     assert bad.status_code == 422 and "power_w" in bad.json()["detail"]
+
+
+def test_ensemble_selection_through_qensemble(api):
+    client, keys = api
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 40)
+    probs = []
+    for quality in (0.9, 0.85, 0.6, 0.55, 0.5):
+        right = rng.random(40) < quality
+        pred = np.where(right, labels, 1 - labels)
+        probs.append([[0.9, 0.1] if p == 0 else [0.1, 0.9] for p in pred])
+    body = {"probs": probs, "labels": labels.tolist(), "k": 2, "method": "qubo"}
+    response = client.post("/v1/ensembles/selections", headers=auth(keys["admin"]), json=body)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert len(out["members"]) == 2 and 0.0 <= out["val_accuracy"] <= 1.0
+    bad = client.post(
+        "/v1/ensembles/selections", headers=auth(keys["admin"]), json={**body, "k": 9}
+    )
+    assert bad.status_code == 422

@@ -9,6 +9,7 @@ from qservice.routes import (
     qcompress,
     qcore,
     qenergy,
+    qensemble,
     qflower,
     qhpo,
     qnvlink,
@@ -28,5 +29,6 @@ ROUTERS = [
     qcompress.router,
     qhpo.router,
     qenergy.router,
+    qensemble.router,
     dashboard.router,
 ]
