@@ -303,7 +303,7 @@ class Ensemble:
                 if done is None and partial.exists():
                     import torch
 
-                    blob = torch.load(partial, map_location="cpu", weights_only=False)
+                    blob = torch.load(partial, map_location="cpu", weights_only=True)
                     if blob.get("key") != task.key:
                         raise InvalidParameter(
                             f"checkpoint_dir: {partial.name} was written for a different member "

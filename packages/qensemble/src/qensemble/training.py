@@ -9,6 +9,7 @@ same parameters as one that never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -119,7 +120,7 @@ def _load_partial(path: Path, key: str) -> dict | None:
 
     if not path.exists():
         return None
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
     if blob.get("key") != key:
         raise InvalidParameter(
             f"checkpoint_dir: {path.name} was written for a different member configuration; "
@@ -202,7 +203,10 @@ def train_member(task: MemberTask) -> MemberResult:
     )
     if final is not None:
         tmp = final.with_suffix(".tmp")
-        torch.save({"key": task.key, "result": result}, tmp)
+        # tensors and plain values only, so loading needs no pickle (weights_only=True)
+        fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+        fields["state"] = {k: torch.from_numpy(v) for k, v in result.state.items()}
+        torch.save({"key": task.key, "result": fields}, tmp)
         os.replace(tmp, final)
         if partial is not None and partial.exists():
             partial.unlink()
@@ -216,13 +220,15 @@ def load_final(directory: str | Path, index: int, key: str) -> MemberResult | No
     final, _ = checkpoint_paths(directory, index)
     if not final.exists():
         return None
-    blob = torch.load(final, map_location="cpu", weights_only=False)
+    blob = torch.load(final, map_location="cpu", weights_only=True)
     if blob.get("key") != key:
         raise InvalidParameter(
             f"checkpoint_dir: {final.name} was written for a different member configuration; "
             "use a fresh checkpoint_dir or delete the file."
         )
-    return blob["result"]
+    fields = dict(blob["result"])
+    fields["state"] = {k: v.numpy() for k, v in fields["state"].items()}
+    return MemberResult(**fields)
 
 
 def build_model(model_fn: Any, state: dict[str, np.ndarray]):  # -> torch.nn.Module
