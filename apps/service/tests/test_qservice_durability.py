@@ -78,8 +78,25 @@ def test_sigkill_restart_on_postgresql(tmp_path):
     server.start()
     try:
         kill_and_restart(server, key)
+        graceful_stop_finishes_the_job_in_flight(server, key)
     finally:
         server.stop()
+
+
+def graceful_stop_finishes_the_job_in_flight(server: LiveServer, key: str) -> None:
+    """SIGINT: uvicorn stops, then the worker finishes its job (within the grace period)."""
+    from qservice.db import Database
+    from qservice.jobs import store
+
+    with Client(server.url, key) as client:
+        job = client.submit("solve", {"bqm": RING, "solver": "sa", "time_limit": 2, "seed": 5})
+        _wait_running(client, job["id"])
+    server.stop()
+    assert server.process.returncode is not None
+    db = Database(server.settings())
+    done = store.get_job(db, job["id"])
+    db.dispose()
+    assert done.status == "succeeded" and done.attempts == 1, (done.status, done.error)
 
 
 def test_a_job_out_of_attempts_fails_with_the_reason(tmp_path):
