@@ -93,6 +93,39 @@ def hammer(
     }
 
 
+ENGINE_ALONE = """
+import json, sys, time
+from pathlib import Path
+started = time.perf_counter()
+from qservice.serving import load, predict
+labels = json.loads(sys.argv[2])
+loaded = load(Path(sys.argv[1]), labels, "float32")
+load_s = time.perf_counter() - started
+times = []
+for _ in range(50):
+    t = time.perf_counter()
+    predict(loaded, [sys.argv[3]])
+    times.append(time.perf_counter() - t)
+times.sort()
+peak = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
+print(json.dumps({"load_s_incl_imports": load_s, "p95_ms": 1000 * times[int(0.95 * 49)],
+                  "peak_rss_mb": int(peak[0].split()[1]) / 1024}))
+"""
+
+
+def engine_alone(folder: str, labels: list[str]) -> dict:
+    """The same load and predict code in a fresh process holding nothing else."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINE_ALONE, folder, json.dumps(labels), TWEET],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -146,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             done = client.wait(job["id"], timeout=1800, poll=1.0)
             assert done["status"] == "succeeded", done["error"]
             results["federated_run_s"] = time.perf_counter() - started
-            client.request("POST", "/v1/models", json={"name": "bench", "job_id": job["id"]})
+            model = client.request(
+                "POST", "/v1/models", json={"name": "bench", "job_id": job["id"]}
+            )
             rss_before = rss_mb(server.process.pid)
             t0 = time.perf_counter()
             client.predict("bench", [TWEET])
@@ -183,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             args.concurrency,
         )
         results["server_peak_rss_mb"] = peak_rss_mb(server.process.pid)
+        results["engine_alone"] = engine_alone(
+            done["result"]["output_dir"], model["info"]["labels"]
+        )
     finally:
         server.stop()
 
