@@ -145,7 +145,7 @@ def table(runs: list[dict], checkpoints: list[int]) -> str:
     head = (
         "| problem | sampler | seeds | "
         + " | ".join(f"median regret @{c}" for c in checkpoints)
-        + " | CPU s/suggestion (last 10) | CPU cost vs optuna-gp | wall s/trial (all) |"
+        + " | median CPU s/suggestion (last 10) | CPU cost vs optuna-gp | wall s/trial (all) |"
     )
     lines = [head, "|" + "---|" * (6 + len(checkpoints))]
     for pname in dict.fromkeys(r["problem"] for r in runs):
@@ -160,8 +160,8 @@ def table(runs: list[dict], checkpoints: list[int]) -> str:
             sel = [r for r in rows if r["sampler"] == sname]
             med = [np.median([r["regret"][c] for r in sel]) for c in checkpoints]
             timed = [r["suggest_cpu_s_last10"] for r in sel if "suggest_cpu_s_last10" in r]
-            cost = float(np.mean(timed)) if timed else float("nan")
-            ratio = f"{cost / np.mean(ref):.3f}x" if ref and timed else "-"
+            cost = float(np.median(timed)) if timed else float("nan")
+            ratio = f"{cost / np.median(ref):.3f}x" if ref and timed else "-"
             # wall time includes the objective and the other users' load: context only
             wall = float(np.mean([r["wall_s"] for r in sel])) / max(r["trials"] for r in sel)
             lines.append(

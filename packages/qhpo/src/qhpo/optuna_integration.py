@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qhpo.blas_threads import one_blas_thread
 from qhpo.errors import InvalidTrial, MissingExtra
 from qhpo.optimizers import History, Optimizer, make_optimizer, optimizer_class
 from qhpo.space import Categorical, Float, Int, Param, Space
@@ -148,7 +149,8 @@ class QhpoSampler(optuna.samplers.BaseSampler):
         if opt is None:
             opt = self._cache[key] = make_optimizer(self.name, space, self.seed, **self.options)
         opt.reseed(trial.number)
-        config = opt.suggest(history, 1)[0]
+        with one_blas_thread():
+            config = opt.suggest(history, 1)[0]
         return {n: codecs[n].to_optuna(v) for n, v in config.items()}
 
     def sample_independent(

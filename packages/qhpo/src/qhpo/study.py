@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qhpo.blas_threads import one_blas_thread
 from qhpo.errors import InvalidStudyFile, InvalidTrial
 from qhpo.optimizers import History, Optimizer, make_optimizer
 from qhpo.space import Space, load_space
@@ -99,7 +100,8 @@ class Study:
         """``q`` trials to evaluate at once (for ``q`` workers); pending ones are kept apart."""
         if isinstance(q, bool) or not isinstance(q, int) or q < 1:
             raise InvalidTrial(f"q: expected a positive integer, got {q!r}")
-        configs = self.optimizer.suggest(self.history(), q)
+        with one_blas_thread():
+            configs = self.optimizer.suggest(self.history(), q)
         new = []
         for c in configs:
             t = Trial(number=len(self.trials), params=self.space.validate(c))
