@@ -122,6 +122,9 @@ def engine_alone(folder: str, labels: list[str]) -> dict:
         capture_output=True,
         text=True,
         check=True,
+        # one thread, as the server runs (LiveServer sets it): OpenMP threads spinning on a
+        # busy 2-core machine would measure the contention, not the engine
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
