@@ -203,7 +203,7 @@ def section_ladder(n_train: int, n_test: int, only: list[str] | None) -> None:
         "latency is the same compute at every rung; the load column is the decode cost.\n"
     )
     print(
-        "| rung | accuracy | size on disk (MB) | vs fp32 file | load + decode (s) | "
+        "| rung | accuracy | size on disk (MB) | size vs raw fp32 | load + decode (s) | "
         "latency, 32 tweets (ms) |"
     )
     print("|---|---|---|---|---|---|")
