@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qhpo
 from qhpo import Categorical, Float, Int, InvalidStudyFile, InvalidTrial, Space, Study, TrialState
@@ -134,3 +137,29 @@ def test_conditional_space_with_gp() -> None:
 
     result = qhpo.minimize(f, space, 25, "gp", seed=0)
     assert result.best_value < 0.35
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["format", "space", "trials", "number", "params", "state", "x"]),
+            c,
+            max_size=4,
+        )
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_json)
+def test_fuzz_study_file(tmp_path_factory: pytest.TempPathFactory, body: object) -> None:
+    path = tmp_path_factory.mktemp("s") / "study.json"
+    if isinstance(body, dict):
+        body = {"format": "qhpo.study/1", **body}
+    path.write_text(json.dumps(body))
+    try:
+        Study(SPACE, "random", seed=0, storage=path)
+    except InvalidStudyFile as exc:
+        assert "\n" not in str(exc)

@@ -56,12 +56,31 @@ class Study:
             ) from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise InvalidStudyFile(f"{self.storage}: not a qhpo study file ({_FORMAT})")
-        if Space.from_dict(data["space"]) != self.space:
+        try:
+            space = Space.from_dict(data["space"])
+            trials = [Trial.from_json(t) for t in data["trials"]]
+            if space == self.space:
+                for t in trials:
+                    self.space.validate(t.params, where=f"trial {t.number}")
+                    complete = t.state is TrialState.COMPLETE
+                    if complete != (t.value is not None) or (
+                        complete and not check_value(t.value)[0] is not None
+                    ):
+                        raise ValueError(
+                            f"trial {t.number}: state {t.state.value} with value {t.value}"
+                        )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidStudyFile(
+                f"{self.storage}: damaged study file ({type(exc).__name__}: {exc}); pass a new path"
+            ) from None
+        if space != self.space:
             raise InvalidStudyFile(
                 f"{self.storage}: written for a different space; use a new file, or warm-start "
                 "from this one with study.warm_start(path)"
             )
-        self.trials = [Trial.from_json(t) for t in data["trials"]]
+        if [t.number for t in trials] != list(range(len(trials))):
+            raise InvalidStudyFile(f"{self.storage}: trial numbers are not 0..n-1; pass a new path")
+        self.trials = trials
 
     def _save(self) -> None:
         if self.storage is None:
