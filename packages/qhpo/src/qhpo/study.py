@@ -64,7 +64,7 @@ class Study:
                     self.space.validate(t.params, where=f"trial {t.number}")
                     complete = t.state is TrialState.COMPLETE
                     if complete != (t.value is not None) or (
-                        complete and not check_value(t.value)[0] is not None
+                        complete and check_value(t.value)[0] is None
                     ):
                         raise ValueError(
                             f"trial {t.number}: state {t.state.value} with value {t.value}"
