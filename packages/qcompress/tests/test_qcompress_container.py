@@ -276,7 +276,15 @@ def test_fuzz_forged_headers_never_give_a_wrong_tensor(which: int, data: st.Data
         result = qc.decompress(sign(header, payload))
     except qc.CorruptData:
         return
-    # accepted: then the edit was harmless (a record, an informational parameter) and the
+    if path[0] == "params" and len(path) == 2 and isinstance(new, (int, float)):
+        # a forger who recomputes the checksums may pick other valid numbers (a step, a
+        # mean): that is a different valid container, not damage. It must still decode to
+        # finite values of the declared shape and dtype
+        values = result.float().numpy() if isinstance(result, torch.Tensor) else result
+        assert values.shape == tuple(header["tensor"]["shape"])
+        assert np.all(np.isfinite(values))
+        return
+    # any other accepted edit was harmless (a record, an informational parameter): the
     # tensor is exactly the original one
     if path == ("tensor", "kind"):
         return  # numpy <-> torch is a legitimate relabelling; the values are checked below

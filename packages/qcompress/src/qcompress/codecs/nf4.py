@@ -97,7 +97,9 @@ class NF4(Codec):
             groups = -(-rows // DQ_BLOCK)
             scale2 = finite_or_corrupt(segs.array("absmax_scale", "<f4", groups), "absmax scales")
             q = segs.array("absmax_codes", "i1", rows).astype(np.float32)
-            absmax = np.maximum(q * np.repeat(scale2, DQ_BLOCK)[:rows] + mean, np.float32(0.0))
+            with np.errstate(over="ignore", invalid="ignore"):
+                absmax = np.maximum(q * np.repeat(scale2, DQ_BLOCK)[:rows] + mean, np.float32(0.0))
+            finite_or_corrupt(absmax, "double-quantised absmax")
         else:
             absmax = finite_or_corrupt(segs.array("absmax", "<f4", rows), "absmax")
         codes = unpack_nibbles(segs.array("codes", "u1", nibble_bytes(rows * block)), rows * block)
