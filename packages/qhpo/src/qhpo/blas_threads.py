@@ -1,8 +1,8 @@
 """One BLAS thread while an optimiser thinks.
 
 A GP over a hundred trials works on 100x100 matrices: a multi-threaded BLAS spends longer
-waking its threads than computing, and on a loaded machine far longer (measured here: 2.7 s
-per suggestion with OpenBLAS's default threads against 0.35 s with one). So every suggestion
+waking its threads than computing, and on a loaded machine far longer (several times slower
+per suggestion in an ad-hoc check on the shared development machine). So every suggestion
 runs under a one-thread BLAS limit (threadpoolctl), restored afterwards for the caller.
 """
 
