@@ -237,13 +237,21 @@ def test_geometric_median_in_convex_hull(x: np.ndarray) -> None:
     from scipy.optimize import linprog
 
     z = robust.geometric_median(x)
-    # z is in the hull iff some lambda >= 0 with sum 1 has x.T @ lambda == z (LP feasibility).
-    n = len(x)
+    # distance from z to the hull: min ||x.T @ lambda - z||_1 over lambda >= 0 with sum 1, as an
+    # LP with slacks (an exact feasibility LP fails on degenerate hulls by rounding alone)
+    n, d = x.shape
     scale = 1 + np.abs(x).max()
-    a_eq = np.vstack([x.T / scale, np.ones((1, n))])
+    a_eq = np.vstack(
+        [
+            np.hstack([x.T / scale, -np.eye(d), np.eye(d)]),
+            np.hstack([np.ones((1, n)), np.zeros((1, 2 * d))]),
+        ]
+    )
     b_eq = np.concatenate([z / scale, [1.0]])
-    res = linprog(np.zeros(n), A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * n, method="highs")
+    cost = np.concatenate([np.zeros(n), np.ones(2 * d)])
+    res = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * (n + 2 * d), method="highs")
     assert res.status == 0, res.message
+    assert res.fun <= 1e-7
 
 
 @settings(max_examples=60, deadline=None)

@@ -40,6 +40,7 @@ from qensemble.training import (
     TrainConfig,
     checkpoint_paths,
     fingerprint,
+    load_checkpoint,
     load_final,
     predict_member,
 )
@@ -300,15 +301,8 @@ class Ensemble:
             if self.checkpoint_dir is not None:
                 done = load_final(self.checkpoint_dir, task.index, task.key)
                 _, partial = checkpoint_paths(self.checkpoint_dir, task.index)
-                if done is None and partial.exists():
-                    import torch
-
-                    blob = torch.load(partial, map_location="cpu", weights_only=True)
-                    if blob.get("key") != task.key:
-                        raise InvalidParameter(
-                            f"checkpoint_dir: {partial.name} was written for a different member "
-                            "configuration; use a fresh checkpoint_dir or delete the file."
-                        )
+                if done is None:
+                    load_checkpoint(partial, task.key)  # a stale one is refused before training
             if done is not None:
                 results.append(done)
                 self._emit(

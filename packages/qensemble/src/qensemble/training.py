@@ -115,7 +115,9 @@ def _view(n: int, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n)
 
 
-def _load_partial(path: Path, key: str) -> dict | None:
+def load_checkpoint(path: Path, key: str) -> dict | None:
+    """A checkpoint file's contents if it exists and was written for ``key`` (tensors and
+    plain values only: loaded with ``weights_only=True``, so no pickle runs)."""
     import torch
 
     if not path.exists():
@@ -151,7 +153,7 @@ def train_member(task: MemberTask) -> MemberResult:
     first_epoch = 0
     if task.checkpoint_dir is not None:
         final, partial = checkpoint_paths(task.checkpoint_dir, task.index)
-        blob = _load_partial(partial, task.key)
+        blob = load_checkpoint(partial, task.key)
         if blob is not None:
             model.load_state_dict(blob["model"])
             optimiser.load_state_dict(blob["optimiser"])
@@ -215,17 +217,10 @@ def train_member(task: MemberTask) -> MemberResult:
 
 def load_final(directory: str | Path, index: int, key: str) -> MemberResult | None:
     """The finished member ``index`` from ``directory`` if it was trained with ``key``."""
-    import torch
-
     final, _ = checkpoint_paths(directory, index)
-    if not final.exists():
+    blob = load_checkpoint(final, key)
+    if blob is None:
         return None
-    blob = torch.load(final, map_location="cpu", weights_only=True)
-    if blob.get("key") != key:
-        raise InvalidParameter(
-            f"checkpoint_dir: {final.name} was written for a different member configuration; "
-            "use a fresh checkpoint_dir or delete the file."
-        )
     fields = dict(blob["result"])
     fields["state"] = {k: v.numpy() for k, v in fields["state"].items()}
     return MemberResult(**fields)
