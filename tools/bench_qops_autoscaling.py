@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from qcore.entrypoint import CliParser, entry_point
 from qops.errors import MalformedNabDirectory, MissingExtra, QopsError
-from qops.nab.corpus import find_nab_root, read_series
+from qops.nab.corpus import read_series, require_nab_root
 from qops.scaling.simulator import capacity_for_peak, compare_scalers
 
 # (NAB file, steps per day): load-like series with a daily season
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "--traces", nargs="+", metavar="CATEGORY/FILE.csv", help="only these of the built-in traces"
     )
     args = parser.parse_args(argv)
-    root = args.nab_root or find_nab_root()
-    if root is None:
-        raise MalformedNabDirectory("nab-root: no NAB folder found; pass --nab-root DIR.")
+    root = require_nab_root(args.nab_root)
     print("| trace | steps | scaler | SLO violations | replica-hours | peak replicas |")
     print("|---|---|---|---|---|---|")
     chosen = [t for t in TRACES if not args.traces or t[0] in args.traces]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from qcore.entrypoint import CliParser, entry_point
 from qops.detectors.registry import detector_names, make_detector, resolve_name
-from qops.errors import MalformedNabDirectory, QopsError
-from qops.nab.corpus import find_nab_root, load_corpus
+from qops.errors import QopsError
+from qops.nab.corpus import load_corpus, require_nab_root
 from qops.nab.runner import run_detector, write_results
 from qops.nab.scorer import score_corpus
 
@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nab-root", type=Path, default=None)
     args = parser.parse_args(argv)
     names = [resolve_name(n) for n in (args.detectors or detector_names()[1:])]
-    root = args.nab_root or find_nab_root()
-    if root is None:
-        raise MalformedNabDirectory("nab-root: no NAB folder found; pass --nab-root DIR.")
+    root = require_nab_root(args.nab_root)
     corpus = load_corpus(root)
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from qcore.entrypoint import CliParser, entry_point
 from qops.detectors import KnnConformalDetector, MultiScaleKnnDetector
-from qops.errors import MalformedNabDirectory, QopsError
-from qops.nab.corpus import find_nab_root, load_corpus
+from qops.errors import QopsError
+from qops.nab.corpus import load_corpus, require_nab_root
 from qops.nab.runner import run_detector
 from qops.nab.scorer import score_corpus
 
@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="+", help="1-based row numbers to run")
     parser.add_argument("--nab-root", type=Path, default=None)
     args = parser.parse_args(argv)
-    root = args.nab_root or find_nab_root()
-    if root is None:
-        raise MalformedNabDirectory("nab-root: no NAB folder found; pass --nab-root DIR.")
+    root = require_nab_root(args.nab_root)
     corpus = load_corpus(root)
     print("| # | configuration | standard | reward_low_FP_rate | reward_low_FN_rate |")
     print("|---|---|---|---|---|")

@@ -15,7 +15,6 @@ Without CUDA the CUDA rows are skipped and said so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import qcore
+from qcore.entrypoint import CliParser, entry_point
+from qcore.errors import QcoreError
 from qcore.io import read_gset
 
 
@@ -61,8 +62,9 @@ def best_within(bqm, budget: float, *, agents: int, steps: int, backend: str, de
     return best, runs
 
 
+@entry_point("bench_sb_device", user_errors=(QcoreError,))
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CliParser(prog="bench_sb_device", description=__doc__.splitlines()[0])
     parser.add_argument("instance", type=Path, help="a G-set file, e.g. G55.txt")
     parser.add_argument("--agents", type=int, nargs="+", default=[128, 1024, 8192])
     parser.add_argument("--steps", type=int, default=500, help="steps per speed measurement")

@@ -14,8 +14,8 @@ from pathlib import Path
 from qcore.entrypoint import CliParser, entry_point
 
 from qops.detectors.registry import detector_names, make_detector, resolve_name
-from qops.errors import MalformedNabDirectory, QopsError
-from qops.nab.corpus import find_nab_root, load_corpus, read_results
+from qops.errors import QopsError
+from qops.nab.corpus import load_corpus, read_results, require_nab_root
 from qops.nab.runner import run_detector, write_results
 from qops.nab.scorer import ProfileScore, category_breakdown, score_corpus
 
@@ -61,16 +61,6 @@ def _parser() -> CliParser:
     return parser
 
 
-def _root(given: Path | None) -> Path:
-    root = given if given is not None else find_nab_root()
-    if root is None:
-        raise MalformedNabDirectory(
-            "nab-root: no NAB folder found; pass --nab-root DIR (with data/ and labels/) or "
-            "set QOPS_NAB_ROOT."
-        )
-    return root
-
-
 def _print_scores(scores: dict[str, ProfileScore]) -> None:
     for name, result in scores.items():
         print(f"{name}: {result.score:.2f}")
@@ -85,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run":
         name = resolve_name(args.detector)  # unknown names fail before any file is read
-        corpus = load_corpus(_root(args.nab_root), only=args.files)
+        corpus = load_corpus(require_nab_root(args.nab_root), only=args.files)
         run = run_detector(name, partial(make_detector, name), corpus, progress=sys.stderr)
         folder = write_results(args.out, run, corpus)
         print(f"results: {folder}")
         print(f"points_per_second: {run.points_per_second:.0f}")
         _print_scores(score_corpus(corpus, run.scores))
         return 0
-    corpus = load_corpus(_root(args.nab_root), only=args.files)
+    corpus = load_corpus(require_nab_root(args.nab_root), only=args.files)
     results = read_results(args.results, corpus)
     scores = score_corpus(corpus, results)
     _print_scores(scores)

@@ -120,9 +120,7 @@ class _Arrays:
         return self.xp.as_tensor(array, dtype=self.xp.float32, device=self.device)
 
     def from_index(self, index: np.ndarray):
-        """Integer positions as an index of this module's arrays."""
-        if self.xp is np:
-            return index
+        """Integer positions as an index of the torch arrays (the torch path's checks)."""
         return self.xp.as_tensor(index, dtype=self.xp.int64, device=self.device)
 
     def to_numpy(self, array) -> np.ndarray:

@@ -29,6 +29,7 @@ __all__ = [
     "load_windows",
     "parse_timestamps",
     "read_results",
+    "require_nab_root",
     "results_file_name",
 ]
 
@@ -81,6 +82,18 @@ def find_nab_root(start: Path | None = None) -> Path | None:
             if (candidate / "labels" / "combined_windows.json").is_file():
                 return candidate
     return None
+
+
+def require_nab_root(given: Path | None = None) -> Path:
+    """``given``, else :func:`find_nab_root`; ``MalformedNabDirectory`` naming the fix if
+    neither gives a folder (the CLI and the tools/ benchmarks share this)."""
+    root = given if given is not None else find_nab_root()
+    if root is None:
+        raise MalformedNabDirectory(
+            "nab-root: no NAB folder found; pass --nab-root DIR (with data/ and labels/) or "
+            f"set {NAB_ROOT_ENV}."
+        )
+    return root
 
 
 def parse_timestamps(where: str, texts: list[str]) -> np.ndarray:
