@@ -1,12 +1,14 @@
 """Bounded load test of qservice on loopback: throughput and p50/p99 latency of a quick
-endpoint and of predict, model load time, the server's peak memory, and what overload gets.
+endpoint and of predict, model load time and peak memory of the model-serving process, and
+what overload gets.
 
     uv run --frozen python tools/bench_service.py --seconds 20 --concurrency 8
 
 Starts ``qservice serve`` on a fresh SQLite file, trains a one-round federated model
 (``--model minilm``: all-MiniLM-L6-v2 + LoRA, the seeds' model; ``tiny`` for a smoke run),
-registers it, then measures. Everything is bounded by ``--seconds`` per phase and
-``--requests`` per phase; a request that takes over 30 s counts as hung.
+registers it (the worker exports it to ONNX), then measures. Everything is bounded by
+``--seconds`` per phase and ``--requests`` per phase; a request that takes over 30 s counts
+as hung.
 """
 
 from __future__ import annotations
@@ -97,28 +99,28 @@ ENGINE_ALONE = """
 import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from qservice.serving import load, predict
-labels = json.loads(sys.argv[2])
-loaded = load(Path(sys.argv[1]), labels, "float32")
+from qservice.onnx_engine import load_engine
+engine = load_engine(Path(sys.argv[1]), sys.argv[2])
 load_s = time.perf_counter() - started
 times = []
-for _ in range(50):
+for _ in range(100):
     t = time.perf_counter()
-    predict(loaded, [sys.argv[3]])
+    engine.predict([sys.argv[3]])
     times.append(time.perf_counter() - t)
 times.sort()
 peak = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
-print(json.dumps({"load_s_incl_imports": load_s, "p95_ms": 1000 * times[int(0.95 * 49)],
-                  "peak_rss_mb": int(peak[0].split()[1]) / 1024}))
+heavy = {"torch", "transformers", "peft", "opacus", "flwr"} & set(sys.modules)
+print(json.dumps({"load_s_incl_imports": load_s, "p95_ms": 1000 * times[94],
+                  "peak_rss_mb": int(peak[0].split()[1]) / 1024, "heavy_modules": sorted(heavy)}))
 """
 
 
-def engine_alone(folder: str, labels: list[str]) -> dict:
-    """The same load and predict code in a fresh process holding nothing else."""
+def engine_alone(folder: str, precision: str) -> dict:
+    """The serving process's engine code in a fresh process holding nothing else."""
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, "-c", ENGINE_ALONE, folder, json.dumps(labels), TWEET],
+        [sys.executable, "-c", ENGINE_ALONE, folder, precision, TWEET],
         capture_output=True,
         text=True,
         check=True,
@@ -127,6 +129,21 @@ def engine_alone(folder: str, labels: list[str]) -> dict:
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def serving_pid(server_pid: int) -> int:
+    """The model-serving process that the server ``server_pid`` started."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == server_pid and b"qservice.model_server" in cmdline:
+            return int(entry.name)
+    raise RuntimeError(f"no model-serving process under pid {server_pid}")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -182,14 +199,15 @@ def main(argv: list[str] | None = None) -> int:
             done = client.wait(job["id"], timeout=1800, poll=1.0)
             assert done["status"] == "succeeded", done["error"]
             results["federated_run_s"] = time.perf_counter() - started
-            model = client.request(
-                "POST", "/v1/models", json={"name": "bench", "job_id": job["id"]}
-            )
-            rss_before = rss_mb(server.process.pid)
+            started = time.perf_counter()
+            model = client.register_model("bench", job["id"], timeout=1800)
+            results["register_and_export_s"] = time.perf_counter() - started
+            results["export"] = model["export"]
+            serving = serving_pid(server.process.pid)
+            results["serving_rss_before_model_mb"] = rss_mb(serving)
             t0 = time.perf_counter()
             client.predict("bench", [TWEET])
             results["model_load_first_request_s"] = time.perf_counter() - t0
-            results["server_rss_before_model_mb"] = rss_before
             single = []
             for _ in range(100):
                 t = time.perf_counter()
@@ -220,10 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             args.requests,
             args.concurrency,
         )
-        results["server_peak_rss_mb"] = peak_rss_mb(server.process.pid)
-        results["engine_alone"] = engine_alone(
-            done["result"]["output_dir"], model["info"]["labels"]
-        )
+        results["serving_peak_rss_float32_mb"] = peak_rss_mb(serving)
+        with Client(server.url, key, timeout=600) as client:
+            t0 = time.perf_counter()
+            client.predict("bench", [TWEET], precision="int8")
+            results["int8_load_first_request_s"] = time.perf_counter() - t0
+        # both engines loaded (the cache keeps two): the serving process's peak
+        results["serving_peak_rss_mb"] = peak_rss_mb(serving)
+        results["api_rss_mb"] = rss_mb(server.process.pid)
+        results["api_peak_rss_mb"] = peak_rss_mb(server.process.pid)
+        folder_out = model["export"]["serving_dir"]
+        results["engine_alone"] = engine_alone(folder_out, "float32")
+        results["engine_alone_int8"] = engine_alone(folder_out, "int8")
     finally:
         server.stop()
 

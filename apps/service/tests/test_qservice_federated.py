@@ -1,5 +1,6 @@
 """A federated run as a job (qflower, tiny model): its rounds stream as events, its checkpoint
-becomes a model version, and the model classifies texts, also at int8 through qcompress."""
+becomes a model version (exported to ONNX by a job), and the model classifies texts in the
+model-serving process, also at int8 through qcompress."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ def test_federated_run_streams_rounds_then_serves_its_model(client):
     assert last["epsilon_max"] is not None and 0 < last["epsilon_max"] <= 8.0 + 1e-6
     assert done["result"]["final"]["round"] == 2
 
-    model = client.request("POST", "/v1/models", json={"name": "tweets", "job_id": job["id"]})
+    model = client.register_model("tweets", job["id"])  # waits for the ONNX export job
     assert model["version"] == 1 and len(model["info"]["labels"]) == 3
+    assert model["export"]["max_abs_logit_diff"] <= 1e-4
     texts = ["what a lovely day", "this is awful", "the bus leaves at nine"]
     out = client.predict("tweets", texts)
     assert out["version"] == 1 and len(out["predictions"]) == 3

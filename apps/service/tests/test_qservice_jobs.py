@@ -91,3 +91,36 @@ def test_reader_cannot_create_jobs(live):
         with pytest.raises(ServiceCallError) as info:
             reader.submit("solve", {"bqm": SMALL})
     assert info.value.status == 403 and "jobs" in info.value.problem["detail"]
+
+
+def test_a_key_sees_only_its_own_jobs_unless_it_is_admin(live):
+    from qservice import Client
+
+    alice = live.make_key("alice", ["read", "jobs", "models"])
+    bob = live.make_key("bob", ["read", "jobs", "models"])
+    with Client(live.url, alice) as a, Client(live.url, bob) as b:
+        job = a.submit("solve", {"bqm": SMALL, "solver": "exact", "seed": 11})
+        mine = b.submit("solve", {"bqm": SMALL, "solver": "exact", "seed": 12})
+        assert a.job(job["id"])["id"] == job["id"]
+        assert job["id"] in {j["id"] for j in a.jobs(limit=200)["items"]}
+        seen_by_bob = {j["id"] for j in b.jobs(limit=200)["items"]}
+        assert job["id"] not in seen_by_bob and mine["id"] in seen_by_bob
+        # another key's job is 404 everywhere, like a missing one
+        for call in (
+            lambda: b.job(job["id"]),
+            lambda: b.cancel(job["id"]),
+            lambda: list(b.events(job["id"], timeout=30)),
+            lambda: b.request("POST", "/v1/models", json={"name": "x", "job_id": job["id"]}),
+        ):
+            with pytest.raises(ServiceCallError) as info:
+                call()
+            assert info.value.status == 404, info.value.problem
+        # the same Idempotency-Key under another key is another key's own request
+        key = str(uuid.uuid4())
+        first = a.submit("solve", {"bqm": SMALL, "solver": "exact"}, idempotency_key=key)
+        other = b.submit("solve", {"bqm": SMALL, "solver": "exact"}, idempotency_key=key)
+        assert first["id"] != other["id"]
+    with Client(live.url, live.keys["admin"]) as admin:
+        assert admin.job(job["id"])["id"] == job["id"]
+        every = {j["id"] for j in admin.jobs(limit=200)["items"]}
+        assert {job["id"], mine["id"]} <= every

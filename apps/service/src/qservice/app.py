@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await asyncio.to_thread(state.db.migrate)
+        state.serving.start()  # the model-serving process (no model loaded until a predict)
         # messages lost between a commit and its enqueue (a crash) are sent again; a
         # duplicate is harmless, since a claim needs the job to be queued
         for job_id in await asyncio.to_thread(store.queued_ids, state.db):
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             yield
         finally:
             reaper.cancel()
+            state.serving.stop()
             state.db.dispose()
 
     app = FastAPI(

@@ -66,6 +66,15 @@ class Client:
     def predict(self, model: str, texts: list[str], **kw: Any) -> dict[str, Any]:
         return self.request("POST", f"/v1/models/{model}/predict", json={"texts": texts, **kw})
 
+    def register_model(self, name: str, job_id: str, *, timeout: float = 600.0) -> dict[str, Any]:
+        """Register a succeeded federated job's model as the next version of ``name`` and wait
+        for its ONNX export; ServiceCallError(409) if the export failed."""
+        model = self.request("POST", "/v1/models", json={"name": name, "job_id": job_id})
+        export = self.wait(model["info"]["export_job"], timeout=timeout, poll=0.5)
+        if export["status"] != "succeeded":
+            raise ServiceCallError(409, {"detail": f"export {export['status']}: {export['error']}"})
+        return {**model, "export": export["result"]}
+
     # ------------------------------------------------------------- jobs
     def submit(
         self, kind: str, params: dict[str, Any], *, idempotency_key: str | None = None

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     reap_seconds: float = Field(2.0, gt=0)
     max_attempts: int = Field(2, ge=1)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
+    serving_threads: int = Field(
+        1, ge=1, le=64, description="onnxruntime threads of the model-serving process"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     data_dir: Path = Path("qservice-data")
 

@@ -19,12 +19,12 @@ from qservice.errors import ConfigError, Unauthorized
 from qservice.models import ApiKey
 
 SCOPES = {
-    "read": "list and read jobs, models, runs",
-    "jobs": "create and cancel jobs",
+    "read": "list and read this key's jobs and runs, and models",
+    "jobs": "create and cancel this key's jobs",
     "compute": "synchronous calls (solve, routing plans, anomalies, ...)",
     "predict": "classify texts with a served model",
     "models": "register model versions",
-    "admin": "every scope",
+    "admin": "every scope, and every key's jobs",
 }
 DEFAULT_SCOPES = ("read", "jobs", "compute", "predict")
 
@@ -37,6 +37,11 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
+
+    @property
+    def owner_filter(self) -> int | None:
+        """The key id whose jobs this key may see; None (every job) for an admin key."""
+        return None if "admin" in self.scopes else self.key_id
 
 
 def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:

@@ -13,7 +13,7 @@ from qservice.db import Database
 from qservice.jobs.queue import JobQueue
 from qservice.limits import TokenBucket
 from qservice.models import WorkerBeat, utcnow
-from qservice.serving import ModelCache
+from qservice.serving_process import ServingProcess
 
 
 @dataclass
@@ -24,7 +24,9 @@ class ServiceState:
     buckets: TokenBucket
     metrics: MetricsRegistry = field(default_factory=lambda: MetricsRegistry("qservice"))
     health: HealthRegistry = field(default_factory=HealthRegistry)
-    models: ModelCache = field(default_factory=ModelCache)
+    serving: ServingProcess = field(default_factory=ServingProcess)
+    # model versions whose export succeeded: (name, version) -> exported folder
+    serving_dirs: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.solve_metrics = SolveMetrics(self.metrics)
@@ -46,6 +48,7 @@ class ServiceState:
             db=Database(settings),
             queue=JobQueue(settings),
             buckets=TokenBucket(settings.rate_per_second, settings.rate_burst),
+            serving=ServingProcess(threads=settings.serving_threads),
         )
 
     def database_ok(self) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from qservice.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from qservice.db import Database
 
 
 class JobCancelled(Exception):
@@ -20,10 +23,15 @@ class JobContext:
     """What a running job may do: report progress, ask whether it was cancelled."""
 
     def __init__(
-        self, job_id: str, emit: Callable[[str, dict], None], data_dir: Path = Path(".")
+        self,
+        job_id: str,
+        emit: Callable[[str, dict], None],
+        data_dir: Path = Path("."),
+        db: Database | None = None,
     ) -> None:
         self.job_id = job_id
         self.data_dir = data_dir  # where a job may write files (its own subfolder)
+        self.db = db  # the job store, for jobs that read service rows (model versions)
         self._emit = emit
         self.cancel_requested = False
 

@@ -107,10 +107,12 @@ def _by_idempotency(db: Database, key_id: int, key: str, digest: str) -> Job | N
         return s.get(Job, record.job_id)
 
 
-def get_job(db: Database, job_id: str) -> Job:
+def get_job(db: Database, job_id: str, owner: int | None = None) -> Job:
+    """The job; with ``owner`` (a key id), only a job that key created: another key's job is
+    404 like a missing one, so ids of other owners' jobs are not confirmed."""
     with db.session() as s:
         job = s.get(Job, job_id)
-        if job is None:
+        if job is None or (owner is not None and job.owner_key_id != owner):
             raise NotFound(f"job {job_id!r}: no such job")
         return job
 
@@ -136,10 +138,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def list_jobs(
-    db: Database, limit: int, cursor: str | None, status: str | None, kind: str | None
+    db: Database,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    kind: str | None,
+    owner: int | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first; keyset paging on (created_at, id), so pages do not shift as jobs arrive."""
+    """Newest first; keyset paging on (created_at, id), so pages do not shift as jobs arrive.
+    With ``owner`` (a key id), only that key's jobs."""
     query = select(Job)
+    if owner is not None:
+        query = query.where(Job.owner_key_id == owner)
     if status:
         query = query.where(Job.status == status)
     if kind:
@@ -157,11 +167,11 @@ def list_jobs(
     return rows, (_cursor(rows[-1]) if more and rows else None)
 
 
-def cancel_job(db: Database, job_id: str) -> Job:
+def cancel_job(db: Database, job_id: str, owner: int | None = None) -> Job:
     now = utcnow()
     with db.session() as s:
         job = s.get(Job, job_id)
-        if job is None:
+        if job is None or (owner is not None and job.owner_key_id != owner):
             raise NotFound(f"job {job_id!r}: no such job")
         done = s.execute(
             _update()

@@ -44,7 +44,10 @@ class Worker:
         if job is None:  # cancelled, taken, or a duplicate message: nothing to do
             return
         ctx = JobContext(
-            job_id, lambda kind, data: store.add_event(self.db, job_id, kind, data), s.data_dir
+            job_id,
+            lambda kind, data: store.add_event(self.db, job_id, kind, data),
+            s.data_dir,
+            self.db,
         )
         done = threading.Event()
         lost = threading.Event()

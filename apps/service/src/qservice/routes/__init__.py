@@ -6,6 +6,7 @@ from qservice.routes import (
     health,
     jobs,
     models,
+    qattention,
     qcompress,
     qcore,
     qenergy,
@@ -30,5 +31,6 @@ ROUTERS = [
     qhpo.router,
     qenergy.router,
     qensemble.router,
+    qattention.router,
     dashboard.router,
 ]

@@ -68,19 +68,21 @@ def list_jobs(
     ] = None,
     kind: Annotated[str | None, Query(max_length=50)] = None,
 ) -> JobPage:
-    rows, nxt = store.list_jobs(state.db, limit, cursor, status, kind)
+    """This key's jobs, newest first (an admin key: every key's)."""
+    rows, nxt = store.list_jobs(state.db, limit, cursor, status, kind, principal.owner_filter)
     return JobPage(items=[JobOut(**store.job_dict(j)) for j in rows], next_cursor=nxt)
 
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: JobId, state: State, principal: Read) -> JobOut:
-    return JobOut(**store.job_dict(store.get_job(state.db, job_id)))
+    """A job of this key (an admin key: any job); another key's job is 404."""
+    return JobOut(**store.job_dict(store.get_job(state.db, job_id, principal.owner_filter)))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
 def cancel_job(job_id: JobId, state: State, principal: Jobs) -> JobOut:
     """A queued job is cancelled at once; a running one at its next progress report."""
-    return JobOut(**store.job_dict(store.cancel_job(state.db, job_id)))
+    return JobOut(**store.job_dict(store.cancel_job(state.db, job_id, principal.owner_filter)))
 
 
 @router.get(
@@ -97,7 +99,8 @@ async def job_events(
 ) -> StreamingResponse:
     """Server-Sent Events: every status change and progress report (rounds of a federated
     run, ...); the stream ends when the job is finished. Resume with Last-Event-ID."""
-    await asyncio.to_thread(store.get_job, state.db, job_id)  # 404 before the stream starts
+    # 404 (missing, or another key's job) before the stream starts
+    await asyncio.to_thread(store.get_job, state.db, job_id, principal.owner_filter)
 
     async def stream():  # type: ignore[no-untyped-def]
         after = last_event_id or 0

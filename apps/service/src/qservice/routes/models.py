@@ -1,5 +1,6 @@
-"""Model serving: register a federated run's checkpoint as a model version, classify texts
-with it (optionally at a lower precision through qcompress)."""
+"""Model serving: register a federated run's checkpoint as a model version (its ONNX export
+runs as a ``model_export`` job in the worker), classify texts with it in the model-serving
+process (optionally at a lower precision through qcompress)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from qservice.api_deps import Models, Predict, Read, State
 from qservice.errors import Conflict, InvalidInput, NotFound
 from qservice.jobs import store
+from qservice.jobs.registry import JobContext, job_kind
 from qservice.models import ModelVersion
+from qservice.onnx_engine import PRECISIONS
 from qservice.routes.common import iso
 from qservice.routes.qflower import run_dir
-from qservice.serving import PRECISIONS, checkpoint_facts, predict
+from qservice.serving import checkpoint_facts
+from qservice.serving_process import ServingUnavailable
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -70,10 +74,45 @@ def _out(row: ModelVersion) -> ModelOut:
     )
 
 
+class ExportParams(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    version: int = Field(ge=1)
+
+
+def model_dir(data_dir: Path, name: str, version: int) -> Path:
+    return data_dir / "models" / name / str(version)
+
+
+@job_kind("model_export", ExportParams, "export a registered model version to ONNX for serving")
+def run_export(params: ExportParams, ctx: JobContext) -> dict[str, Any]:
+    """In the worker (torch is there): merge the LoRA, export, check against torch."""
+    from qservice.export import export_checkpoint
+
+    if ctx.db is None:
+        raise RuntimeError("model_export needs the job store")
+    with ctx.db.session() as s:
+        row = s.scalar(
+            select(ModelVersion).where(
+                ModelVersion.name == params.name, ModelVersion.version == params.version
+            )
+        )
+    if row is None:
+        raise InvalidInput(f"model: no version {params.version} of {params.name!r}")
+    out = model_dir(ctx.data_dir, row.name, row.version)
+    ctx.progress({"step": "exporting", "model": row.name, "version": row.version})
+    meta = export_checkpoint(Path(row.checkpoint), list(row.info["labels"]), out)
+    return {
+        "serving_dir": str(out),
+        "max_abs_logit_diff": meta["max_abs_logit_diff"],
+        "precisions": meta["precisions"],
+    }
+
+
 @router.post("", status_code=201, response_model=ModelOut)
 def register(body: RegisterRequest, state: State, principal: Models) -> ModelOut:
-    """A new version of model ``name`` from the checkpoint of a finished federated run."""
-    job = store.get_job(state.db, body.job_id)
+    """A new version of model ``name`` from the checkpoint of a finished federated run. Its
+    ONNX export runs as a job (``info.export_job``); predict answers 503 until it is done."""
+    job = store.get_job(state.db, body.job_id, principal.owner_filter)  # the caller's run
     if job.kind != "federated" or job.status != "succeeded":
         raise Conflict(
             f"job_id: job {job.id} is a {job.status} {job.kind} job; give a succeeded federated run"
@@ -92,6 +131,18 @@ def register(body: RegisterRequest, state: State, principal: Models) -> ModelOut
             info=facts,
         )
         s.add(row)
+    export, _ = store.create_job(
+        state.db,
+        principal.key_id,
+        "model_export",
+        {"name": row.name, "version": row.version},
+        None,
+        state.settings.max_queued_jobs,
+    )
+    row.info = {**facts, "export_job": export.id}
+    with state.db.session() as s:
+        s.execute(update(ModelVersion).where(ModelVersion.id == row.id).values(info=row.info))
+    state.queue.enqueue(export.id)
     return _out(row)
 
 
@@ -117,15 +168,38 @@ def _version(state: Any, name: str, version: int | None) -> ModelVersion:
 def predict_texts(name: Name, body: PredictRequest, state: State, principal: Predict) -> PredictOut:
     """Classify up to 64 texts with the newest (or the given) version of ``name``."""
     row = _version(state, name, body.version)
-    folder = Path(row.checkpoint)
-    if not folder.is_dir():
-        raise NotFound(f"model {name} v{row.version}: its checkpoint folder is gone")
     if not re.fullmatch(r"[a-z0-9]+", body.precision):
         raise InvalidInput(f"precision: one of {', '.join(PRECISIONS)}")
-    loaded = state.models.get((row.name, row.version, body.precision), folder, row.info["labels"])
+    folder = _exported(state, row)
+    reply = state.serving.predict(folder, body.precision, body.texts)
+    if not reply["ok"]:
+        if reply["error"] == "unavailable":
+            state.serving_dirs.pop((row.name, row.version), None)
+            raise NotFound(f"model {name} v{row.version}: its exported files are gone")
+        if reply["error"] == "bad_request":
+            raise InvalidInput(f"texts: {reply['message']}")
+        raise RuntimeError(f"model {name} v{row.version}: serving failed: {reply['message']}")
     return PredictOut(
         model=row.name,
         version=row.version,
         precision=body.precision,
-        predictions=[Prediction(**p) for p in predict(loaded, body.texts)],
+        predictions=[Prediction(**p) for p in reply["predictions"]],
     )
+
+
+def _exported(state: Any, row: ModelVersion) -> str:
+    """The exported folder of a model version, once its export job succeeded."""
+    key = (row.name, row.version)
+    if key in state.serving_dirs:
+        return state.serving_dirs[key]
+    what = f"model {row.name} v{row.version}"
+    job_id = row.info.get("export_job")
+    if not job_id:
+        raise Conflict(f"{what}: registered without an ONNX export; register the run again")
+    job = store.get_job(state.db, job_id)
+    if job.status in ("queued", "running"):
+        raise ServingUnavailable(f"{what}: being exported for serving (job {job_id}); retry")
+    if job.status != "succeeded":
+        raise Conflict(f"{what}: its export {job.status} ({job.error}); register the run again")
+    state.serving_dirs[key] = job.result["serving_dir"]
+    return state.serving_dirs[key]

@@ -134,5 +134,5 @@ def start_run(
 
 @router.get("/runs", response_model=list[JobOut])
 def list_runs(state: State, principal: Read) -> list[JobOut]:
-    rows, _ = store.list_jobs(state.db, 50, None, None, "federated")
+    rows, _ = store.list_jobs(state.db, 50, None, None, "federated", principal.owner_filter)
     return [JobOut(**store.job_dict(j)) for j in rows]
