@@ -70,6 +70,26 @@ def test_sigkill_restart_on_sqlite(live):
     kill_and_restart(live, live.keys["admin"])
 
 
+def test_a_killed_worker_is_restarted_and_its_job_rerun(live):
+    """Only the worker dies (SIGKILL while it holds the job's lease); the server lives on: its
+    supervisor starts another worker, its reaper re-queues the job, which is re-run."""
+    import os
+    import signal
+
+    with Client(live.url, live.keys["admin"]) as client:
+        job = client.submit("solve", {"bqm": RING, "solver": "sa", "time_limit": 2, "seed": 7})
+        _wait_running(client, job["id"])
+        (worker,) = live.children("worker")
+        os.kill(worker, signal.SIGKILL)
+        done = client.wait(job["id"], timeout=180)
+        assert done["status"] == "succeeded" and done["attempts"] == 2, done
+        events = list(client.events(job["id"], timeout=30))
+        requeued = [e for e in events if e.get("status") == "queued" and "reason" in e]
+        assert requeued and "stopped renewing its lease" in requeued[0]["reason"], events
+        (again,) = live.children("worker")
+        assert again != worker
+
+
 def test_sigkill_restart_on_postgresql(tmp_path):
     url = postgres_url()
     reset_postgres(url)

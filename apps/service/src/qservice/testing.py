@@ -124,6 +124,22 @@ class LiveServer:
             time.sleep(0.3)
         raise RuntimeError(f"server not ready: {(self.folder / 'server.log').read_text()[-3000:]}")
 
+    def children(self, marker: str) -> list[int]:
+        """Pids of the server's child processes whose command line contains ``marker``
+        (``qservice.model_server``, or ``worker`` for the local worker)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or self.process is None:
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == self.process.pid and marker in argv:
+                found.append(int(entry.name))
+        return found
+
     def kill(self) -> None:
         """SIGKILL the server and everything in its session (its worker too)."""
         if self.process is not None and self.process.poll() is None:

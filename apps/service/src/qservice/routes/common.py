@@ -50,7 +50,8 @@ def submit(
             errors = getattr(exc, "errors", lambda: [])()
             if errors:
                 loc = ".".join(str(p) for p in errors[0]["loc"])
-                raise InvalidInput(f"params.{loc}: {errors[0]['msg']}") from None
+                msg = str(errors[0]["msg"]).removeprefix("Value error, ")
+                raise InvalidInput(f"params.{loc}: {msg}" if loc else f"params: {msg}") from None
             raise InvalidInput(f"params: {exc}") from None
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
         raise InvalidInput("Idempotency-Key: give 1 to 200 characters")

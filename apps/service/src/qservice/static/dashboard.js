@@ -122,7 +122,8 @@ function chart(title, rounds, key, color) {
   const points = rounds.filter((r) => r[key] != null);
   g.font = "12px sans-serif"; g.fillStyle = "#1d2330";
   g.fillText(title, 8, 14);
-  if (!points.length) { g.fillText("no data", 8, 80); return canvas; }
+  canvas.dataset.metric = key;
+  if (!points.length) { g.fillText("no data", 8, 80); canvas.dataset.points = "[]"; return canvas; }
   const xs = points.map((r) => r.round), ys = points.map((r) => r[key]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   const y0 = Math.min(0, ...ys), y1 = Math.max(...ys, y0 + 1e-9);
@@ -133,6 +134,9 @@ function chart(title, rounds, key, color) {
   points.forEach((r, i) => (i ? g.lineTo : g.moveTo).call(g, X(r.round), Y(r[key])));
   g.stroke();
   points.forEach((r) => { g.fillStyle = color; g.fillRect(X(r.round) - 2, Y(r[key]) - 2, 4, 4); });
+  // what was drawn, for screen readers and the browser test: [round, value, x, y] per point
+  canvas.dataset.points = JSON.stringify(points.map((r) => [r.round, r[key], Math.round(X(r.round)), Math.round(Y(r[key]))]));
+  canvas.setAttribute("aria-label", `${title} per round: ` + points.map((r) => `round ${r.round} ${fmt(r[key])}`).join(", "));
   return canvas;
 }
 
