@@ -71,17 +71,34 @@ def test_rope_frequencies(client):
     assert info.value.status == 422
 
 
-def test_head_pruning_plan_as_a_job(client):
-    job = client.submit("attention_heads", {"model": "tiny", "fraction": 0.5})
-    done = client.wait(job["id"], timeout=300)
-    assert done["status"] == "succeeded", done["error"]
-    result = done["result"]
-    # qfed's tiny BERT: 2 layers x 2 heads; half pruned, at least one head kept per layer
-    assert result["heads_before"] == 4 and result["heads_after"] == 2
-    assert all(len(kept) >= 1 for kept in result["keep"].values())
-    assert all(s >= 0 for scores in result["scores"].values() for s in scores)
-    missing = client.wait(client.submit("attention_heads", {"model": "nobody"})["id"], 120)
-    assert missing["status"] == "failed" and "nobody" in missing["error"]
+def test_head_pruning_plan_job(tmp_path):
+    """The job's function in this process (the worker's dispatch is the same for every kind,
+    and the torch stack is already imported here for the ONNX tests)."""
+    from qservice.config import Settings
+    from qservice.db import Database
+    from qservice.errors import InvalidInput
+    from qservice.jobs.registry import JobContext
+    from qservice.routes.qattention import HeadPruningParams, run_head_pruning
+
+    db = Database(Settings(database_url=f"sqlite:///{tmp_path / 'jobs.db'}"))
+    db.migrate()
+    events: list[tuple[str, dict]] = []
+    ctx = JobContext("job", lambda kind, data: events.append((kind, data)), tmp_path, db)
+    try:
+        result = run_head_pruning(HeadPruningParams(model="tiny", fraction=0.5), ctx)
+        # qfed's tiny BERT: 2 layers x 2 heads; half pruned, at least one head kept per layer
+        assert result["heads_before"] == 4 and result["heads_after"] == 2
+        assert all(len(kept) >= 1 for kept in result["keep"].values())
+        assert sorted(result["keep"]) == sorted(result["scores"])
+        for layer, kept in result["keep"].items():  # the kept heads score highest per layer
+            scores = result["scores"][layer]
+            dropped = result["pruned"].get(layer, [])
+            assert all(scores[k] >= scores[d] for k in kept for d in dropped)
+        assert events and events[0][0] == "progress"
+        with pytest.raises(InvalidInput, match="nobody"):
+            run_head_pruning(HeadPruningParams(model="nobody"), ctx)
+    finally:
+        db.dispose()
 
 
 def test_ensemble_training_as_a_job(client):
