@@ -14,11 +14,16 @@ logistic regression on the same held-out split) are computed in the same run.
     uv run python tools/bench_qfed.py --suite targets
     uv run python tools/bench_qfed.py --suite selection --seeds 0 1
     uv run python tools/bench_qfed.py --quick          # a few minutes, smoke test
+
+``--app-defaults`` starts from the main job's own settings (apps/flower/qflower/config.py)
+instead of the flags above; ``--set key=value`` then changes FedConfig fields, e.g. the whole
+corpus: ``--app-defaults --suite targets --set max_examples_per_client=None``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import time
@@ -34,7 +39,30 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "qfed"
 
 
+def parse_settings(items: list[str]) -> dict:
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"bench_qfed: --set {item!r} is not key=value")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def base_config(args: argparse.Namespace) -> FedConfig:
+    if args.app_defaults:
+        from qflower.config import DEFAULTS, parse_run_config
+
+        config, _ = parse_run_config(DEFAULTS)
+        try:
+            return replace(config, model=args.model, **parse_settings(args.set))
+        except (TypeError, ValueError) as exc:
+            raise SystemExit(f"bench_qfed: bad --set: {exc}") from None
+    if args.set:
+        raise SystemExit("bench_qfed: --set needs --app-defaults (use the flags otherwise)")
     return FedConfig(
         num_clients=args.clients,
         clients_per_round=args.per_round,
@@ -101,9 +129,19 @@ def main() -> None:
     )
     parser.add_argument("--tag", default="", help="suffix for the output file names")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 64 examples per client")
+    parser.add_argument(
+        "--app-defaults",
+        action="store_true",
+        help="start from the main job's settings; the scale flags above are then ignored",
+    )
+    parser.add_argument(
+        "--set", nargs="+", default=[], help="FedConfig key=value (with --app-defaults)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.examples, args.test_examples = 2, 64, 200
+        if args.app_defaults:
+            args.set += ["rounds=2", "max_examples_per_client=64", "max_test_examples=200"]
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     base = base_config(args)

@@ -59,8 +59,14 @@ class TuningTask(FederatedTask):
 
 
 def base_config(args: argparse.Namespace) -> FedConfig:
+    if args.app_defaults:
+        # the main job's own defaults (apps/flower/qflower/config.py), evaluated off its rows
+        from qflower.config import DEFAULTS, parse_run_config
+
+        config, _ = parse_run_config(DEFAULTS)
+        return replace(config, rounds=args.rounds or config.rounds, max_test_examples=None)
     values = {
-        "rounds": args.rounds,
+        "rounds": args.rounds or 6,
         "max_examples_per_client": args.examples,
         "max_length": 40,
         "selection": "random",
@@ -74,6 +80,8 @@ def base_config(args: argparse.Namespace) -> FedConfig:
 def parse_point(items: list[str]) -> dict:
     out = {}
     for item in items:
+        if item == "base":  # the base itself, beside changed points
+            continue
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"sweep: --point {item!r} is not key=value")
@@ -107,10 +115,16 @@ def run(config: FedConfig, name: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=0, help="rounds (default: 6, or the app's)")
     p.add_argument("--examples", type=int, default=300, help="examples per client")
     p.add_argument("--point", nargs="+", action="append", default=[], help="key=value ...")
     p.add_argument("--quick", action="store_true", help="tiny model, 2 rounds (smoke test)")
+    p.add_argument(
+        "--app-defaults",
+        action="store_true",
+        help="start from the main job's defaults (qflower) instead of the first-pass base; "
+        "--examples is then ignored",
+    )
     args = p.parse_args(argv)
     base = base_config(args)
     points = [parse_point(items) for items in args.point] or GRID
@@ -123,11 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         name = ",".join(f"{k}={v}" for k, v in point.items()) or "base"
         print(f"== {name}", flush=True)
-        results.append(run(config, f"{args.examples}ex-{name}"))
+        examples = config.max_examples_per_client
+        results.append(run(config, f"{examples}ex-{name}"))
     print()
     print(
         f"| setting (base: batch {base.batch_size}, lr {base.learning_rate}, clip "
-        f"{base.max_grad_norm}, top {base.lora_top_layers} layers, {args.examples} ex/client) "
+        f"{base.max_grad_norm}, top {base.lora_top_layers} layers, "
+        f"{base.max_examples_per_client} ex/client) "
         "| final acc | best acc | eps max | seconds | accuracy per round |"
     )
     print("|---|---:|---:|---:|---:|---|")
