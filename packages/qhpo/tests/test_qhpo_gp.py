@@ -97,3 +97,56 @@ def test_yeo_johnson_matches_scipy() -> None:
         assert np.allclose(yeo_johnson(z, lmbda), t, atol=1e-10)
         if -4 <= lmbda <= 6:
             assert abs(_best_lambda(z) - lmbda) <= 0.026
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("n_candidates", 0),
+        ("n_local", -1),
+        ("n_starts", 0),
+        ("acq_maxiter", 1.5),
+        ("n_starts", True),
+    ],
+)
+def test_gp_search_options_are_checked(option: str, value: object) -> None:
+    from qhpo import Space
+    from qhpo.errors import InvalidTrial
+    from qhpo.optimizers.gp import GPOptimizer
+    from qhpo.space import Float
+
+    with pytest.raises(InvalidTrial, match=option):
+        GPOptimizer(Space([Float("x", 0.0, 1.0)]), 0, **{option: value})
+
+
+def test_acquisition_search_beats_the_best_candidate_and_stays_in_the_cube() -> None:
+    from qhpo.gp.acquisition import log_ei, optimize_acquisition
+
+    gp = _fitted_gp(n=20, d=3)
+    best = float(gp.y.min())
+    rng = np.random.default_rng(3)
+    cands = rng.random((64, 3))
+    free = np.ones(3, dtype=bool)
+    ranked, scores = optimize_acquisition(
+        gp, best, cands, free, lambda p: np.clip(p, 0, 1), incumbent=gp.x[0], rng=rng
+    )
+    assert np.all((ranked >= 0) & (ranked <= 1))
+    assert np.all(np.diff(scores) <= 0)  # best first
+    assert scores[0] >= log_ei(*gp.predict(cands), best).max() - 1e-9
+    assert np.allclose(scores, log_ei(*gp.predict(ranked), best))
+
+
+def test_warm_fit_takes_improving_steps_from_the_previous_hyperparameters() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.random((30, 2))
+    y = np.sin(4 * x[:, 0]) + 0.1 * x[:, 1]
+    y = (y - y.mean()) / y.std()
+    gp = GaussianProcess(2)
+    gp.fit(x[:25], y[:25])
+    previous = gp.theta.copy()
+    gp.x, gp.y = x, y
+    gp._d2 = (x[:, None, :] - x[None, :, :]) ** 2
+    start = gp._neg_log_posterior(previous)[0]
+    gp.fit(x, y)  # warm: a few L-BFGS-B steps from `previous` on the grown data
+    assert not np.allclose(gp.theta, previous)
+    assert gp._neg_log_posterior(gp.theta)[0] < start

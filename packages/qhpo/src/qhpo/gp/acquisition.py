@@ -72,41 +72,64 @@ def optimize_acquisition(
     candidates: np.ndarray,
     free: np.ndarray,
     snap: Callable[[np.ndarray], np.ndarray],
-    n_starts: int = 6,
-    maxiter: int = 50,
+    n_starts: int = 10,
+    maxiter: int = 30,
+    incumbent: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    pgtol: float = 1e-2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points ranked by log-EI (best first) and their scores.
 
-    Score ``candidates``, refine the top ``n_starts`` with L-BFGS-B over the ``free``
-    (continuous) columns, snap to the space, re-score.
+    Score ``candidates``; start local searches from the best of them, from candidates drawn
+    with probability proportional to EI (a roulette over ``exp(log EI - max)``: mostly near
+    the best, sometimes a second basin) and from ``incumbent`` (the best trial: EI is often
+    highest just beside it); refine all starts with L-BFGS-B over the ``free`` (continuous)
+    columns; snap to the space; re-score.
 
-    All starts run as one L-BFGS-B problem: the objective is the sum of independent terms,
-    so the joint gradient is the stack of the per-start gradients and one call does the work
-    of ``n_starts`` (one matrix product per step instead of one per start).
+    The starts run as one L-BFGS-B problem in coordinates scaled by the GP's lengthscales
+    (``x / l``, where log-EI is about equally curved in every direction). The objective is a
+    sum of independent terms, so the joint gradient is the stack of per-start gradients and
+    one call does the work of ``n_starts`` (one matrix product per step instead of one per
+    start).
     """
     scores = log_ei(*gp.predict(candidates), best)
-    order = np.argsort(-scores)
-    starts = candidates[order[: min(n_starts, len(order))]].copy()
+    i_max = int(np.argmax(scores))
+    chosen = [i_max]
+    n_extra = n_starts - 1 - (incumbent is not None)
+    if rng is not None and n_extra > 0:
+        probs = np.exp(scores - scores[i_max])
+        probs[i_max] = 0.0
+        nonzero = int(np.count_nonzero(probs > 0))
+        if nonzero:
+            take = min(n_extra, nonzero)
+            chosen += list(rng.choice(len(scores), size=take, replace=False, p=probs / probs.sum()))
+    elif n_extra > 0:
+        chosen += [int(i) for i in np.argsort(-scores)[1 : 1 + n_extra]]
+    starts = candidates[chosen]
+    if incumbent is not None:
+        starts = np.vstack([starts, incumbent[None, :]])
+    starts = starts.copy()
     k, _d = starts.shape
     if free.any():
         idx = np.flatnonzero(free)
+        ls = gp.lengthscales[idx]
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             x = starts.copy()
-            x[:, idx] = flat.reshape(k, len(idx))
+            x[:, idx] = flat.reshape(k, len(idx)) * ls
             val, grad = log_ei_and_grad(gp, x, best)
-            return -float(val.sum()), -grad[:, idx].ravel()
+            return -float(val.sum()), -(grad[:, idx] * ls).ravel()
 
         res = minimize(
             objective,
-            starts[:, idx].ravel(),
+            (starts[:, idx] / ls).ravel(),
             jac=True,
             method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * (k * len(idx)),
-            options={"maxiter": maxiter},
+            bounds=[(0.0, 1.0 / s) for s in ls] * k,
+            options={"maxiter": maxiter, "gtol": pgtol},
         )
         refined = starts.copy()
-        refined[:, idx] = res.x.reshape(k, len(idx))
+        refined[:, idx] = np.clip(res.x.reshape(k, len(idx)) * ls, 0.0, 1.0)
         pool = np.vstack([refined, starts])
     else:
         pool = starts

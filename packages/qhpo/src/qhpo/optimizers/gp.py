@@ -1,8 +1,10 @@
 """``gp``: Bayesian optimisation with our Gaussian process and log-EI.
 
-Per suggestion: warp and standardise the values, refit the GP hyperparameters (warm-started),
-score a pool of random and local candidates by log-EI, refine the best few with L-BFGS-B
-(analytic gradients), try every single categorical change of the winner, snap to the space.
+Per suggestion: warp and standardise the values, refit the GP hyperparameters (warm-started:
+a few quasi-Newton steps from the previous fit), score a pool of random and local candidates
+by log-EI, refine the best of them, an EI-weighted draw of others and the best trial with
+L-BFGS-B in lengthscale-scaled coordinates (analytic gradients), try every single
+categorical change of the winner, snap to the space.
 Batches and pending trials (other workers) use the constant liar: each chosen point enters
 the model at the best value seen so far (CL-min, Ginsbourger et al. 2010), so the next point
 of the batch goes elsewhere. Failed trials (NaN/inf) enter the model at the worst value seen,
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from qhpo.errors import InvalidTrial
 from qhpo.gp.acquisition import log_ei, optimize_acquisition
 from qhpo.gp.model import GaussianProcess
 from qhpo.gp.warping import OutputWarp
@@ -35,15 +38,24 @@ class GPOptimizer(Optimizer):
         *,
         n_startup: int | None = None,
         n_candidates: int = 512,
-        n_starts: int = 6,
+        n_local: int = 512,
+        n_starts: int = 10,
+        acq_maxiter: int = 30,
         warp_output: bool = True,
         min_distance: float = 1e-4,
     ) -> None:
         super().__init__(space, seed)
+        counts = {"n_candidates": (n_candidates, 1), "n_local": (n_local, 0)}
+        counts |= {"n_starts": (n_starts, 1), "acq_maxiter": (acq_maxiter, 1)}
+        for field, (value, low) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidTrial(f"{field}: expected an integer >= {low}, got {value!r}")
         # a small space-filling design: enough points to see every dimension once
         self.n_startup = n_startup if n_startup is not None else min(10, max(4, len(space) + 1))
         self.n_candidates = n_candidates
+        self.n_local = n_local
         self.n_starts = n_starts
+        self.acq_maxiter = acq_maxiter
         self.warp_output = warp_output
         self.min_distance = min_distance
         self.gp = GaussianProcess(space.n_features)
@@ -62,6 +74,7 @@ class GPOptimizer(Optimizer):
 
     def _candidates(self, x_obs: np.ndarray, y: np.ndarray) -> np.ndarray:
         n = self.n_candidates
+        m = self.n_local
         if self._plain:
             rand = self.rng.random((n, self.space.n_features))
         else:
@@ -69,9 +82,9 @@ class GPOptimizer(Optimizer):
         # local candidates around the best few trials, at the model's own scale
         top = x_obs[np.argsort(y)[: min(5, len(y))]]
         scale = np.minimum(self.gp.lengthscales, 0.5) * 0.5
-        local = top[self.rng.integers(len(top), size=n)] + self.rng.normal(
-            size=(n, self.space.n_features)
-        ) * scale * self.rng.choice([0.05, 0.2, 1.0], size=(n, 1))
+        local = top[self.rng.integers(len(top), size=m)] + self.rng.normal(
+            size=(m, self.space.n_features)
+        ) * scale * self.rng.choice([0.05, 0.2, 1.0], size=(m, 1))
         local = np.clip(local, 0.0, 1.0)
         if not self._plain:
             local = np.stack([self._snap(p) for p in local])
@@ -120,7 +133,15 @@ class GPOptimizer(Optimizer):
         for _ in range(n):
             cands = self._candidates(x, yw)
             ranked, _ = optimize_acquisition(
-                self.gp, best, cands, self._free, self._snap, n_starts=self.n_starts
+                self.gp,
+                best,
+                cands,
+                self._free,
+                self._snap,
+                n_starts=self.n_starts,
+                maxiter=self.acq_maxiter,
+                incumbent=x[int(np.argmin(yw[: len(x)]))],
+                rng=self.rng,
             )
             point = None
             for p in (self._categorical_moves(ranked[0], best), *ranked):
