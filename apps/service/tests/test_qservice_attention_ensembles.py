@@ -101,30 +101,35 @@ def test_head_pruning_plan_job(tmp_path):
         db.dispose()
 
 
-def test_ensemble_training_as_a_job(client):
+def test_ensemble_training_job(tmp_path):
+    """The job's function in this process (torch is loaded here already; the worker's
+    dispatch is the same for every kind)."""
+    from qservice.jobs.registry import JobContext
+    from qservice.routes.qensemble import TrainingParams, run_training
+
     rng = _rng(2)
     centres = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
     y = rng.integers(0, 3, size=150)
     x = centres[y] + rng.normal(scale=0.5, size=(150, 2))
-    params = {
-        "x": x[:120].round(4).tolist(),
-        "y": y[:120].tolist(),
-        "x_test": x[120:].round(4).tolist(),
-        "y_test": y[120:].tolist(),
-        "members": 3,
-        "epochs": 15,
-        "hidden": [8],
-        "select_k": 2,
-    }
-    job = client.submit("ensemble_training", params)
-    events = list(client.events(job["id"], timeout=300))
-    done = client.job(job["id"])
-    assert done["status"] == "succeeded", done["error"]
-    result = done["result"]
+    params = TrainingParams(
+        x=x[:120].tolist(),
+        y=y[:120].tolist(),
+        x_test=x[120:].tolist(),
+        y_test=y[120:].tolist(),
+        members=3,
+        epochs=15,
+        hidden=[8],
+        select_k=2,
+    )
+    events: list[tuple[str, dict]] = []
+    ctx = JobContext("job", lambda kind, data: events.append((kind, data)), tmp_path)
+    result = run_training(params, ctx)
     assert [m["index"] for m in result["members"]] == [0, 1, 2]
+    assert all(0.8 < m["val_accuracy"] <= 1.0 for m in result["members"])
     assert result["test_accuracy"]["mean"] > 0.8  # three well-separated blobs
-    assert len(result["selection"]["members"]) == 2
-    assert sum(1 for e in events if e.get("event") == "done") == 3
+    assert len(result["selection"]["members"]) == 2 and result["selection"]["method"] == "qubo"
+    assert 0.8 < result["test_accuracy"]["selected"] <= 1.0
+    assert sum(1 for _, e in events if e.get("event") == "done") == 3
 
 
 @pytest.mark.parametrize(

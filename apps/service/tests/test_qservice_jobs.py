@@ -81,6 +81,13 @@ def test_unknown_kind_and_bad_params_are_422_naming_the_field(client):
     with pytest.raises(ServiceCallError) as info:
         client.job("0" * 36)
     assert info.value.status == 404
+    # a model version's export is made by POST /v1/models, never submitted directly
+    with pytest.raises(ServiceCallError) as info:
+        client.submit("model_export", {"name": "x", "version": 1})
+    assert info.value.status == 422 and "model_export" in info.value.problem["detail"]
+    kinds = {k["name"] for k in client.request("GET", "/v1/jobs/kinds")}
+    assert {"solve", "federated", "attention_heads", "ensemble_training"} <= kinds
+    assert "model_export" not in kinds
 
 
 def test_reader_cannot_create_jobs(live):

@@ -50,20 +50,29 @@ class JobKind:
     params: type[BaseModel]
     run: Callable[[Any, JobContext], dict[str, Any]]
     description: str
+    # made by the service itself (e.g. a model version's export), never by POST /v1/jobs
+    internal: bool = False
 
 
 KINDS: dict[str, JobKind] = {}
 
 
-def job_kind(name: str, params: type[BaseModel], description: str):  # type: ignore[no-untyped-def]
+def job_kind(name: str, params: type[BaseModel], description: str, *, internal: bool = False):  # type: ignore[no-untyped-def]
     def register(fn: Callable[[Any, JobContext], dict[str, Any]]):  # type: ignore[no-untyped-def]
-        KINDS[name] = JobKind(name, params, fn, description)
+        KINDS[name] = JobKind(name, params, fn, description, internal)
         return fn
 
     return register
 
 
-def get_kind(name: str) -> JobKind:
-    if name not in KINDS:
-        raise InvalidInput(f"kind: unknown job kind {name!r}; known: {', '.join(sorted(KINDS))}")
+def public_kinds() -> list[JobKind]:
+    """The kinds a caller may submit, by name."""
+    return sorted((k for k in KINDS.values() if not k.internal), key=lambda k: k.name)
+
+
+def get_kind(name: str, *, public: bool = False) -> JobKind:
+    """The kind ``name``; with ``public``, only one a caller may submit."""
+    if name not in KINDS or (public and KINDS[name].internal):
+        known = ", ".join(k.name for k in public_kinds())
+        raise InvalidInput(f"kind: unknown job kind {name!r}; known: {known}")
     return KINDS[name]

@@ -42,7 +42,7 @@ def submit(
     response: Response,
 ) -> JobOut:
     """Validate, store and enqueue a job; 202 with its id (200 for an idempotent repeat)."""
-    job_kind = get_kind(kind)
+    job_kind = get_kind(kind, public=True)
     if isinstance(params, dict):
         try:
             params = job_kind.params.model_validate(params)

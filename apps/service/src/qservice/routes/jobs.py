@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from qservice.api_deps import Jobs, Read, State
 from qservice.jobs import store
-from qservice.jobs.registry import KINDS
+from qservice.jobs.registry import public_kinds
 from qservice.routes.common import JobOut, submit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -40,7 +40,7 @@ class KindOut(BaseModel):
 def list_kinds(principal: Read) -> list[KindOut]:
     return [
         KindOut(name=k.name, description=k.description, params_schema=k.params.model_json_schema())
-        for k in sorted(KINDS.values(), key=lambda k: k.name)
+        for k in public_kinds()
     ]
 
 

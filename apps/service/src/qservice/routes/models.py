@@ -83,7 +83,12 @@ def model_dir(data_dir: Path, name: str, version: int) -> Path:
     return data_dir / "models" / name / str(version)
 
 
-@job_kind("model_export", ExportParams, "export a registered model version to ONNX for serving")
+@job_kind(
+    "model_export",
+    ExportParams,
+    "export a registered model version to ONNX for serving (made by POST /v1/models)",
+    internal=True,
+)
 def run_export(params: ExportParams, ctx: JobContext) -> dict[str, Any]:
     """In the worker (torch is there): merge the LoRA, export, check against torch."""
     from qservice.export import export_checkpoint
