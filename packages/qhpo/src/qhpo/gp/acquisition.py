@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from scipy.optimize import minimize
@@ -16,7 +17,7 @@ from scipy.special import erfcx, log_ndtr, ndtr
 
 from qhpo.gp.model import GaussianProcess
 
-__all__ = ["log_ei", "log_ei_and_grad", "log_h", "optimize_acquisition"]
+__all__ = ["Acquisition", "LogEI", "log_ei", "log_ei_and_grad", "log_h", "optimize_acquisition"]
 
 _C1 = 0.5 * math.log(2 * math.pi)
 _C2 = 0.5 * math.log(math.pi / 2)
@@ -66,9 +67,33 @@ def log_ei_and_grad(
     return lh + np.log(sigma), grad
 
 
+class Acquisition(Protocol):
+    """What :func:`optimize_acquisition` maximises: values (m,) and gradients (m, d)."""
+
+    lengthscales: np.ndarray
+
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
+
+    def with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class LogEI:
+    """log-EI of one GP against the incumbent ``best``."""
+
+    def __init__(self, gp: GaussianProcess, best: float) -> None:
+        self.gp = gp
+        self.best = best
+        self.lengthscales = gp.lengthscales
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return log_ei(*self.gp.predict(x), self.best)
+
+    def with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return log_ei_and_grad(self.gp, x, self.best)
+
+
 def optimize_acquisition(
-    gp: GaussianProcess,
-    best: float,
+    acq: Acquisition,
     candidates: np.ndarray,
     free: np.ndarray,
     snap: Callable[[np.ndarray], np.ndarray],
@@ -78,7 +103,7 @@ def optimize_acquisition(
     rng: np.random.Generator | None = None,
     pgtol: float = 1e-2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points ranked by log-EI (best first) and their scores.
+    """Points ranked by the acquisition (best first) and their scores.
 
     Score ``candidates``; start local searches from the best of them, from candidates drawn
     with probability proportional to EI (a roulette over ``exp(log EI - max)``: mostly near
@@ -92,7 +117,7 @@ def optimize_acquisition(
     one call does the work of ``n_starts`` (one matrix product per step instead of one per
     start).
     """
-    scores = log_ei(*gp.predict(candidates), best)
+    scores = acq(candidates)
     i_max = int(np.argmax(scores))
     chosen = [i_max]
     n_extra = n_starts - 1 - (incumbent is not None)
@@ -112,12 +137,12 @@ def optimize_acquisition(
     k, _d = starts.shape
     if free.any():
         idx = np.flatnonzero(free)
-        ls = gp.lengthscales[idx]
+        ls = acq.lengthscales[idx]
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             x = starts.copy()
             x[:, idx] = flat.reshape(k, len(idx)) * ls
-            val, grad = log_ei_and_grad(gp, x, best)
+            val, grad = acq.with_grad(x)
             return -float(val.sum()), -(grad[:, idx] * ls).ravel()
 
         res = minimize(
@@ -134,6 +159,6 @@ def optimize_acquisition(
     else:
         pool = starts
     snapped = np.stack([snap(p) for p in pool])
-    final = log_ei(*gp.predict(snapped), best)
+    final = acq(snapped)
     order = np.argsort(-final)
     return snapped[order], final[order]

@@ -183,10 +183,22 @@ class GaussianProcess:
         var = np.maximum(self.signal_variance - (v * v).sum(1), 1e-12)
         return mu, var
 
+    def predict_joint(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean (m,) and covariance (m, m) of the latent function at ``xq``."""
+        k, _ = matern52(xq, self.x, self.lengthscales, self.signal_variance)
+        kqq, _ = matern52(xq, xq, self.lengthscales, self.signal_variance)
+        v = k @ self._chol_inv.T
+        return k @ self._alpha, kqq - v @ v.T
+
     def predict_with_grad(
-        self, xq: np.ndarray
+        self, xq: np.ndarray, alphas: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Mean, variance and their gradients with respect to ``xq`` (m, d) -> (m, d)."""
+        """Mean, variance and their gradients with respect to ``xq`` (m, d) -> (m, d).
+
+        With ``alphas`` (n, S), weights ``K^-1 y`` for S alternative output vectors (fantasies
+        of pending points' values), the mean is (m, S) and its gradient (m, d, S); the
+        variance does not depend on the outputs.
+        """
         ls = self.lengthscales
         sf2 = self.signal_variance
         diff = xq[:, None, :] - self.x[None, :, :]  # (m, n, d)
@@ -195,8 +207,12 @@ class GaussianProcess:
         k = sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e  # (m, n)
         # dk/dx_d = -sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * dx_d / ls_d^2  (no 1/r singularity)
         dk = -(sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e)[:, :, None] * diff / (ls * ls)
-        mu = k @ self._alpha
-        dmu = np.einsum("mnd,n->md", dk, self._alpha)
+        if alphas is None:
+            mu = k @ self._alpha
+            dmu = np.einsum("mnd,n->md", dk, self._alpha)
+        else:
+            mu = k @ alphas
+            dmu = np.einsum("mnd,ns->mds", dk, alphas)
         v = k @ self._chol_inv.T  # (m, n)
         kinv_k = (v @ self._chol_inv).T  # K^-1 k: (n, m)
         var = sf2 - (v * v).sum(1)

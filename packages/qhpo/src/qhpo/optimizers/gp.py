@@ -5,10 +5,12 @@ a few quasi-Newton steps from the previous fit), score a pool of random and loca
 by log-EI, refine the best of them, an EI-weighted draw of others and the best trial with
 L-BFGS-B in lengthscale-scaled coordinates (analytic gradients), try every single
 categorical change of the winner, snap to the space.
-Batches and pending trials (other workers) use the constant liar: each chosen point enters
-the model at the best value seen so far (CL-min, Ginsbourger et al. 2010), so the next point
-of the batch goes elsewhere. Failed trials (NaN/inf) enter the model at the worst value seen,
-so the search steers away from them instead of asking for them again.
+Batches and pending trials (other workers): ``batch="liar"`` (default) is the constant liar,
+each chosen point enters the model at the best value seen so far (CL-min, Ginsbourger et al.
+2010), so the next point of the batch goes elsewhere; ``batch="qei"`` averages log-EI over
+fantasies of the pending values (greedy Monte-Carlo q-EI, :mod:`qhpo.gp.fantasy`).
+Failed trials (NaN/inf) enter the model at the worst value seen, so the search steers away
+from them instead of asking for them again.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from typing import Any
 import numpy as np
 
 from qhpo.errors import InvalidTrial
-from qhpo.gp.acquisition import log_ei, optimize_acquisition
+from qhpo.gp.acquisition import LogEI, optimize_acquisition
+from qhpo.gp.fantasy import FantasyLogEI
 from qhpo.gp.model import GaussianProcess
 from qhpo.gp.warping import OutputWarp
 from qhpo.optimizers.base import History, Optimizer
 from qhpo.optimizers.sobol import sobol_points
 from qhpo.space import Categorical, Float, Int, Space
 
-__all__ = ["GPOptimizer"]
+__all__ = ["BATCH_MODES", "GPOptimizer"]
+
+# how pending trials and the points of a batch enter the acquisition
+BATCH_MODES = ("liar", "qei")
 
 
 class GPOptimizer(Optimizer):
@@ -43,13 +49,20 @@ class GPOptimizer(Optimizer):
         acq_maxiter: int = 30,
         warp_output: bool = True,
         min_distance: float = 1e-4,
+        batch: str = "liar",
+        n_fantasies: int = 64,
     ) -> None:
         super().__init__(space, seed)
         counts = {"n_candidates": (n_candidates, 1), "n_local": (n_local, 0)}
         counts |= {"n_starts": (n_starts, 1), "acq_maxiter": (acq_maxiter, 1)}
+        counts |= {"n_fantasies": (n_fantasies, 2)}
         for field, (value, low) in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidTrial(f"{field}: expected an integer >= {low}, got {value!r}")
+        if batch not in BATCH_MODES:
+            raise InvalidTrial(f"batch: {batch!r} is not one of {list(BATCH_MODES)}")
+        self.batch = batch
+        self.n_fantasies = n_fantasies
         # a small space-filling design: enough points to see every dimension once
         self.n_startup = n_startup if n_startup is not None else min(10, max(4, len(space) + 1))
         self.n_candidates = n_candidates
@@ -90,7 +103,7 @@ class GPOptimizer(Optimizer):
             local = np.stack([self._snap(p) for p in local])
         return np.vstack([rand, local])
 
-    def _categorical_moves(self, x: np.ndarray, best: float) -> np.ndarray:
+    def _categorical_moves(self, x: np.ndarray, acq: LogEI | FantasyLogEI) -> np.ndarray:
         cands = [x]
         for p in self.space.params:
             if isinstance(p, Categorical):
@@ -105,7 +118,7 @@ class GPOptimizer(Optimizer):
         if len(cands) == 1:
             return x
         cands_a = np.stack(cands)
-        return cands_a[int(np.argmax(log_ei(*self.gp.predict(cands_a), best)))]
+        return cands_a[int(np.argmax(acq(cands_a)))]
 
     # --- the optimiser ----------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
@@ -125,16 +138,24 @@ class GPOptimizer(Optimizer):
         lie = best
         out: list[dict[str, Any]] = []
         xs, ys = x, yw
-        liars = [self.space.features(c) for c in history.pending]
-        if liars:
-            xs = np.vstack([xs, np.stack(liars)])
-            ys = np.concatenate([ys, np.full(len(liars), lie)])
+        pending = [self.space.features(c) for c in history.pending]
+        if pending and self.batch == "liar":
+            xs = np.vstack([xs, np.stack(pending)])
+            ys = np.concatenate([ys, np.full(len(pending), lie)])
             self.gp.set_data(xs, ys)
+        elif pending:
+            xs = np.vstack([xs, np.stack(pending)])
+        fitted = self.gp
         for _ in range(n):
             cands = self._candidates(x, yw)
+            if self.batch == "qei" and len(xs) > len(x):
+                acq: LogEI | FantasyLogEI = FantasyLogEI(
+                    fitted, best, xs[len(x) :], self.n_fantasies, self.rng
+                )
+            else:
+                acq = LogEI(self.gp, best)
             ranked, _ = optimize_acquisition(
-                self.gp,
-                best,
+                acq,
                 cands,
                 self._free,
                 self._snap,
@@ -144,7 +165,7 @@ class GPOptimizer(Optimizer):
                 rng=self.rng,
             )
             point = None
-            for p in (self._categorical_moves(ranked[0], best), *ranked):
+            for p in (self._categorical_moves(ranked[0], acq), *ranked):
                 # a (near-)repeat of a known point teaches the model nothing: L-BFGS-B often
                 # converges to within 1e-7 of a trial at a bound, so compare at a coarse scale
                 if np.min(np.abs(xs - p).max(axis=1)) > self.min_distance:
@@ -156,6 +177,6 @@ class GPOptimizer(Optimizer):
             out.append(config)
             xs = np.vstack([xs, self.space.features(config)])
             ys = np.concatenate([ys, [lie]])
-            if len(out) < n:
+            if len(out) < n and self.batch == "liar":
                 self.gp.set_data(xs, ys)
         return out
