@@ -152,6 +152,10 @@ def test_dashboard_draws_accuracy_and_epsilon_per_round(live):
                 assert points[0][3] > points[1][3] > points[2][3]
         label = driver.find_element(By.CSS_SELECTOR, f'#runs .run[data-job-id="{runs[0]}"] p')
         assert "3 rounds" in label.text and "succeeded" in label.text
+        if os.environ.get("QSERVICE_SCREENSHOTS") == "1":
+            runs_box = driver.find_element(By.ID, "runs")
+            driver.execute_script("arguments[0].scrollIntoView()", runs_box)
+            runs_box.screenshot(str(DOCS / "service-dashboard-runs.png"))
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -130,6 +130,8 @@ function chart(title, rounds, key, color) {
   const X = (x) => 30 + ((x - x0) / (x1 - x0)) * 280, Y = (y) => 145 - ((y - y0) / (y1 - y0)) * 115;
   g.strokeStyle = "#ccc"; g.beginPath(); g.moveTo(30, 30); g.lineTo(30, 145); g.lineTo(310, 145); g.stroke();
   g.fillText(fmt(y1), 0, 34); g.fillText(fmt(y0), 0, 145);
+  g.fillText("round " + x0, 30, 158);
+  if (x1 !== x0 && xs.includes(x1)) { g.textAlign = "right"; g.fillText("round " + x1, 310, 158); g.textAlign = "left"; }
   g.strokeStyle = color; g.lineWidth = 2; g.beginPath();
   points.forEach((r, i) => (i ? g.lineTo : g.moveTo).call(g, X(r.round), Y(r[key])));
   g.stroke();
