@@ -47,7 +47,14 @@ from qhpo.space import Categorical, Float, Int, Param, Space  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 SAMPLERS = ("gp", "optuna-gp", "optuna-tpe", "optuna-cmaes", "random")
-TABULAR = ("hpobench:australian", "hpobench:car", "hpolib:naval_propulsion", "nb201:cifar10")
+TABULAR = (
+    "hpobench:australian",
+    "hpobench:credit_g",
+    "hpolib:naval_propulsion",
+    "hpolib:protein_structure",
+    "nb201:cifar10",
+    "nb201:cifar100",
+)
 BBOB_FUNCTIONS = (1, 6, 8, 10, 15, 17, 20, 21)
 
 
