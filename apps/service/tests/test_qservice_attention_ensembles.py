@@ -1,5 +1,7 @@
 """qattention behind the API (top-k attention, diverse key subsets through qcore, RoPE, a
-head-pruning plan as a job) and qensemble's training as a job, against the running service."""
+head-pruning plan as a job) and qensemble's training as a job. The endpoints run in this
+process (starlette's TestClient), where the torch stack is loaded once for these tests and
+the ONNX ones; the submission checks against the running service."""
 
 from __future__ import annotations
 
@@ -10,15 +12,57 @@ import pytest
 
 from qservice import ServiceCallError
 
+# starlette's TestClient still uses anyio's deprecated alias (third-party, not ours)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The anyio.abc.BlockingPortal alias is deprecated:DeprecationWarning"
+)
+
+
+class _InProcess:
+    """``request`` as ``qservice.Client`` has it, on an app in this process."""
+
+    def __init__(self, http, key: str) -> None:  # type: ignore[no-untyped-def]
+        self.http, self.headers = http, {"Authorization": f"Bearer {key}"}
+
+    def request(self, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        response = self.http.request(method, path, headers=self.headers, **kw)
+        if response.status_code >= 400:
+            raise ServiceCallError(response.status_code, response.json())
+        return response.json()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):  # type: ignore[no-untyped-def]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
+
+    from qservice.app import create_app
+    from qservice.config import Settings
+    from qservice.db import Database
+    from qservice.security import create_key
+
+    folder = tmp_path_factory.mktemp("attention")
+    settings = Settings(database_url=f"sqlite:///{folder / 'api.db'}", data_dir=folder / "data")
+    db = Database(settings)
+    db.migrate()
+    with db.session() as s:
+        key = create_key(s, "compute", ["compute"])
+    db.dispose()
+    with TestClient(create_app(settings)) as http:
+        yield _InProcess(http, key)
+
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def test_topk_attention_equals_full_attention_when_k_covers_every_key(client):
+def test_topk_attention_equals_full_attention_when_k_covers_every_key(app):
     rng = _rng(0)
     q, k, v = (rng.normal(size=(6, 8)).round(4).tolist() for _ in range(3))
-    full = client.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v, "top_k": 6})
+    full = app.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v, "top_k": 6})
     assert full["rel_error_vs_full"] == pytest.approx(0.0, abs=1e-6)
     # the textbook formula, here, for the same inputs
     qa, ka, va = (np.asarray(m) for m in (q, k, v))
@@ -26,48 +70,44 @@ def test_topk_attention_equals_full_attention_when_k_covers_every_key(client):
     weights = np.exp(scores - scores.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(full["output"]), weights @ va, atol=1e-4)
-    sparse = client.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v, "top_k": 2})
+    sparse = app.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v, "top_k": 2})
     assert 0 < sparse["rel_error_vs_full"] < 1
     with pytest.raises(ServiceCallError) as info:
-        client.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v[:5], "top_k": 2})
+        app.request("POST", "/v1/attention/topk", json={"q": q, "k": k, "v": v[:5], "top_k": 2})
     assert info.value.status == 422 and "k and v" in info.value.problem["detail"]
     big = [[0.0] * 257]
     with pytest.raises(ServiceCallError) as info:
-        client.request(
-            "POST", "/v1/attention/topk", json={"q": big, "k": big, "v": big, "top_k": 1}
-        )
+        app.request("POST", "/v1/attention/topk", json={"q": big, "k": big, "v": big, "top_k": 1})
     assert info.value.status == 422 and "limit" in info.value.problem["detail"]
 
 
-def test_key_subsets_qubo_proves_at_least_the_greedy_objective(client):
+def test_key_subsets_qubo_proves_at_least_the_greedy_objective(app):
     rng = _rng(1)
     keys = rng.normal(size=(12, 4))
     keys[1] = keys[0]  # a duplicate key: diversity should not keep both
     scores = rng.normal(size=12)
     scores[0] = scores[1] = 3.0
     body = {"scores": scores.tolist(), "keys": keys.tolist(), "top_k": 4, "candidates": 10}
-    exact = client.request("POST", "/v1/attention/key-subsets", json=body)
-    greedy = client.request("POST", "/v1/attention/key-subsets", json={**body, "method": "greedy"})
+    exact = app.request("POST", "/v1/attention/key-subsets", json=body)
+    greedy = app.request("POST", "/v1/attention/key-subsets", json={**body, "method": "greedy"})
     assert exact["solver"] == "exact" and greedy["solver"] == "greedy"
     assert len(exact["indices"]) == 4 and exact["objective"] >= greedy["objective"] - 1e-9
     assert not {0, 1} <= set(exact["indices"])
     with pytest.raises(ServiceCallError) as info:
-        client.request(
-            "POST", "/v1/attention/key-subsets", json={**body, "keys": keys[:5].tolist()}
-        )
+        app.request("POST", "/v1/attention/key-subsets", json={**body, "keys": keys[:5].tolist()})
     assert info.value.status == 422 and "keys" in info.value.problem["detail"]
 
 
-def test_rope_frequencies(client):
-    out = client.request("POST", "/v1/attention/rope", json={"head_dim": 8, "base": 10000})
+def test_rope_frequencies(app):
+    out = app.request("POST", "/v1/attention/rope", json={"head_dim": 8, "base": 10000})
     assert out["rotary_dim"] == 8
     np.testing.assert_allclose(out["inv_freq"], [10000 ** (-i / 8) for i in (0, 2, 4, 6)])
-    linear = client.request(
+    linear = app.request(
         "POST", "/v1/attention/rope", json={"head_dim": 8, "scaling": "linear", "factor": 4}
     )
     np.testing.assert_allclose(linear["inv_freq"], np.asarray(out["inv_freq"]) / 4)
     with pytest.raises(ServiceCallError) as info:
-        client.request("POST", "/v1/attention/rope", json={"head_dim": 8, "scaling": "yarn"})
+        app.request("POST", "/v1/attention/rope", json={"head_dim": 8, "scaling": "yarn"})
     assert info.value.status == 422
 
 
