@@ -131,21 +131,6 @@ def engine_alone(folder: str, precision: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def serving_pid(server_pid: int) -> int:
-    """The model-serving process that the server ``server_pid`` started."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == server_pid and b"qservice.model_server" in cmdline:
-            return int(entry.name)
-    raise RuntimeError(f"no model-serving process under pid {server_pid}")
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -203,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             model = client.register_model("bench", job["id"], timeout=1800)
             results["register_and_export_s"] = time.perf_counter() - started
             results["export"] = model["export"]
-            serving = serving_pid(server.process.pid)
+            (serving,) = server.children("qservice.model_server")
             results["serving_rss_before_model_mb"] = rss_mb(serving)
             t0 = time.perf_counter()
             client.predict("bench", [TWEET])

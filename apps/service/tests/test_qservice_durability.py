@@ -31,6 +31,21 @@ def _wait_running(client: Client, job_id: str, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
+def _wait_gone(pid: int, timeout: float = 10) -> None:
+    from pathlib import Path
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "Z":  # exited; not reaped by its new parent
+            return
+        assert time.monotonic() < deadline, f"process {pid} still running after {timeout} s"
+        time.sleep(0.1)
+
+
 def kill_and_restart(server: LiveServer, key: str) -> None:
     long = {"bqm": RING, "solver": "sa", "time_limit": 4, "seed": 3}
     idem = str(uuid.uuid4())
@@ -44,7 +59,9 @@ def kill_and_restart(server: LiveServer, key: str) -> None:
             )
             for i in range(3)
         ]
+    (serving,) = server.children("qservice.model_server")
     server.kill()
+    _wait_gone(serving)  # the model-serving process does not outlive its server
     server.start()
     with Client(server.url, key) as client:
         again = client.http.post(

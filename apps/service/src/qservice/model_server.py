@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
@@ -105,6 +106,7 @@ def _serve_connection(engines: Engines, conn: Connection) -> None:
             try:
                 reply = handle(engines, request)
             except Exception as exc:  # one bad model must not take the process down
+                traceback.print_exc()  # to the server's log (our stderr is the API's)
                 reply = {"ok": False, "error": "internal", "message": type(exc).__name__}
             try:
                 conn.send(reply)
