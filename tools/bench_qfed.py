@@ -23,7 +23,6 @@ corpus: ``--app-defaults --suite targets --set max_examples_per_client=None``.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import time
@@ -34,22 +33,10 @@ import torch
 from qfed.baselines import majority_accuracy, tfidf_logreg_accuracy
 from qfed.simulation import simulate
 from qfed.task import FedConfig, FederatedTask
+from sweep_qfed_dp import parse_point  # tools/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "qfed"
-
-
-def parse_settings(items: list[str]) -> dict:
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"bench_qfed: --set {item!r} is not key=value")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def base_config(args: argparse.Namespace) -> FedConfig:
@@ -58,7 +45,7 @@ def base_config(args: argparse.Namespace) -> FedConfig:
 
         config, _ = parse_run_config(DEFAULTS)
         try:
-            return replace(config, model=args.model, **parse_settings(args.set))
+            return replace(config, model=args.model, **parse_point(args.set, "bench_qfed: --set"))
         except (TypeError, ValueError) as exc:
             raise SystemExit(f"bench_qfed: bad --set: {exc}") from None
     if args.set:

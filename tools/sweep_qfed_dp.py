@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from qfed.errors import InvalidConfig
 from qfed.simulation import simulate
 from qfed.task import FedConfig, FederatedTask
 
@@ -59,6 +60,8 @@ class TuningTask(FederatedTask):
 
 
 def base_config(args: argparse.Namespace) -> FedConfig:
+    if args.rounds < 0:
+        raise SystemExit(f"sweep: --rounds must be >= 1 (or 0 for the default), got {args.rounds}")
     if args.app_defaults:
         # the main job's own defaults (apps/flower/qflower/config.py), evaluated off its rows
         from qflower.config import DEFAULTS, parse_run_config
@@ -77,14 +80,15 @@ def base_config(args: argparse.Namespace) -> FedConfig:
     return FedConfig(**values)
 
 
-def parse_point(items: list[str]) -> dict:
+def parse_point(items: list[str], flag: str = "sweep: --point") -> dict:
+    """``key=value`` words into FedConfig overrides (values as Python literals, else strings)."""
     out = {}
     for item in items:
         if item == "base":  # the base itself, beside changed points
             continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"sweep: --point {item!r} is not key=value")
+            raise SystemExit(f"{flag} {item!r} is not key=value")
         try:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -126,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         "--examples is then ignored",
     )
     args = p.parse_args(argv)
-    base = base_config(args)
+    try:
+        base = base_config(args)
+    except InvalidConfig as exc:
+        raise SystemExit(f"sweep: {exc}") from None
     points = [parse_point(items) for items in args.point] or GRID
     results = []
     for point in points:
