@@ -45,6 +45,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "learning-rate": 1e-2,
     "optimizer": "adam",
     "max-length": 40,
+    "prefix-precision": "auto",
     "max-steps-per-round": 0,
     "logit-adjust": True,
     "dp": "sample",

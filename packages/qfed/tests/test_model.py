@@ -123,3 +123,37 @@ def test_length_sorted_chunks_give_the_padded_forward(monkeypatch):
         split = model.classifier_module.forward_from(hidden.float(), mask, 1)
     torch.testing.assert_close(split, full, atol=5e-3, rtol=1e-2)
     assert torch.equal(mask, enc["attention_mask"])
+
+
+def test_bfloat16_prefix_is_close_to_float32_and_keyed_apart():
+    import torch
+
+    from qfed.prefix_cache import PrefixCache
+
+    texts = ["a short tweet", "a somewhat longer tweet about a delayed flight", "ok"] * 2
+    exact = load_model("tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=0)
+    fast = load_model(
+        "tiny", num_labels=3, lora=LoraSettings(top_layers=1), seed=0, prefix_precision="bfloat16"
+    )
+    assert (exact.prefix_precision, fast.prefix_precision) == ("float32", "bfloat16")
+    assert PrefixCache.key(exact, texts, 16) != PrefixCache.key(fast, texts, 16)
+    cache = PrefixCache(None)
+    reference, mask = cache.get(exact, texts, 16)
+    rounded, same_mask = cache.get(fast, texts, 16)
+    assert cache.misses == 2  # two entries, not one served for both precisions
+    assert torch.equal(mask, same_mask)
+    error = (rounded.float() - reference.float()).norm() / reference.float().norm()
+    assert 0 < error < 0.02  # bfloat16 rounding: changed, but only by rounding
+
+
+def test_prefix_precision_auto_resolves_and_bad_values_are_named():
+    from qfed.model import resolve_prefix_precision
+    from qfed.task import FedConfig
+
+    assert resolve_prefix_precision("auto", "cpu") in ("float32", "bfloat16")
+    assert resolve_prefix_precision("float32", "cpu") == "float32"
+    assert resolve_prefix_precision("auto", "meta") == "float32"
+    with pytest.raises(InvalidConfig, match="prefix_precision must be one of"):
+        resolve_prefix_precision("fp8", "cpu")
+    with pytest.raises(InvalidConfig, match="prefix_precision must be one of"):
+        FedConfig(prefix_precision="half")

