@@ -210,3 +210,31 @@ def test_unknown_batch_mode_is_refused() -> None:
 
     with pytest.raises(InvalidTrial, match="batch"):
         GPOptimizer(Space([Float("x", 0.0, 1.0)]), 0, batch="kriging")
+
+
+def test_lean_lbfgsb_driver_takes_the_iterates_of_scipy_minimize() -> None:
+    from scipy.optimize import minimize
+
+    from qhpo.gp.lbfgsb import minimize_lbfgsb
+
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        n = int(rng.integers(2, 30))
+        c, a = rng.normal(size=n), rng.uniform(0.5, 5.0, n)
+
+        def f(x: np.ndarray, c: np.ndarray = c, a: np.ndarray = a) -> tuple[float, np.ndarray]:
+            d = x - c
+            return float(np.sum(np.cos(a * d) + d * d)), -a * np.sin(a * d) + 2 * d
+
+        lo = rng.uniform(-2.0, 0.0, n)
+        hi = lo + rng.uniform(0.5, 3.0, n)
+        x0 = rng.uniform(lo, hi)
+        maxiter, gtol = int(rng.integers(1, 40)), float(rng.choice([1e-2, 1e-5]))
+        ref = minimize(
+            f, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi, strict=True)),
+            options={"maxiter": maxiter, "gtol": gtol},
+        )  # fmt: skip
+        x, fx, nfev = minimize_lbfgsb(f, x0, lo, hi, maxiter, gtol)
+        assert np.array_equal(x, ref.x)
+        assert fx == ref.fun
+        assert nfev == ref.nfev

@@ -33,6 +33,17 @@ def test_dict_round_trip_and_views() -> None:
         assert 1e-5 <= config["lr"] <= 1e-1
 
 
+def test_features_many_matches_features_row_by_row() -> None:
+    space = Space.from_dict(SPEC)
+    configs = space.sample(np.random.default_rng(1), 50)
+    assert any("momentum" in c for c in configs) and not all("momentum" in c for c in configs)
+    many = space.features_many(configs)
+    assert np.allclose(many, np.stack([space.features(c) for c in configs]), rtol=0, atol=1e-12)
+    assert space.features_many([]).shape == (0, space.n_features)
+    only_adam = [c for c in configs if c["opt"] == "adam"]
+    assert np.all(space.features_many(only_adam)[:, 4] == 0.5)  # momentum inactive everywhere
+
+
 def test_int_grid_is_covered_evenly() -> None:
     p = Int("k", 1, 4)
     values = [p.from_unit(u) for u in np.linspace(0, 1, 4001)]

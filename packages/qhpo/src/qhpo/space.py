@@ -450,9 +450,31 @@ class Space:
         return out
 
     def features_many(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """``features`` of each configuration, as rows; numeric columns vectorised (the GP
+        optimiser converts every trial at every suggestion)."""
+        out = np.zeros((len(configs), self.n_features))
         if not configs:
-            return np.zeros((0, self.n_features))
-        return np.stack([self.features(c) for c in configs])
+            return out
+        for p in self.params:
+            s = self._slices[p.name]
+            name = p.name
+            if isinstance(p, Categorical):
+                for i, c in enumerate(configs):
+                    if name in c:
+                        out[i, s.start + p.index(c[name])] = 1.0
+                continue
+            assert isinstance(p, Float | Int)
+            lo, hi = p._t(p.low), p._t(p.high)
+            rows = [i for i, c in enumerate(configs) if name in c]
+            if len(rows) == len(configs):
+                v = np.array([float(c[name]) for c in configs])
+                out[:, s.start] = ((np.log(v) if p.log else v) - lo) / (hi - lo)
+            else:
+                out[:, s.start] = _INACTIVE
+                if rows:
+                    v = np.array([float(configs[i][name]) for i in rows])
+                    out[rows, s.start] = ((np.log(v) if p.log else v) - lo) / (hi - lo)
+        return out
 
     def from_features(self, f: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
 
+from qhpo.gp.lbfgsb import minimize_lbfgsb
 from qhpo.gp.model import GaussianProcess
 
 __all__ = ["Acquisition", "LogEI", "log_ei", "log_ei_and_grad", "log_h", "optimize_acquisition"]
@@ -145,16 +145,16 @@ def optimize_acquisition(
             val, grad = acq.with_grad(x)
             return -float(val.sum()), -(grad[:, idx] * ls).ravel()
 
-        res = minimize(
+        x_opt, _, _ = minimize_lbfgsb(
             objective,
             (starts[:, idx] / ls).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, 1.0 / s) for s in ls] * k,
-            options={"maxiter": maxiter, "gtol": pgtol},
+            np.zeros(k * len(idx)),
+            np.tile(1.0 / ls, k),
+            maxiter,
+            pgtol,
         )
         refined = starts.copy()
-        refined[:, idx] = np.clip(res.x.reshape(k, len(idx)) * ls, 0.0, 1.0)
+        refined[:, idx] = np.clip(x_opt.reshape(k, len(idx)) * ls, 0.0, 1.0)
         pool = np.vstack([refined, starts])
     else:
         pool = starts

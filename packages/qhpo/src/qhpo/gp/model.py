@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
-from scipy.optimize import minimize
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtri
+
+from qhpo.gp.lbfgsb import minimize_lbfgsb
 
 __all__ = ["GaussianProcess", "matern52"]
 
@@ -91,24 +92,29 @@ class GaussianProcess:
         y = self.y
         n = len(y)
         inv_ls2 = 1.0 / (ls * ls)
-        r = np.sqrt(np.maximum(self._d2 @ inv_ls2, 0.0))  # _d2: (n, n, d), fixed during a fit
-        e = np.exp(-SQRT5 * r)
-        m = (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e
-        k = sf2 * m + (noise + _JITTER) * np.eye(n)
-        try:
-            c = cho_factor(k, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
+        d2 = self._d2.reshape(n * n, d)  # _d2: (n, n, d), fixed during a fit
+        s5r = SQRT5 * np.sqrt(np.maximum(d2 @ inv_ls2, 0.0)).reshape(n, n)
+        e = np.exp(-s5r)
+        m = (1.0 + s5r + s5r * s5r / 3.0) * e
+        k = sf2 * m
+        k.flat[:: n + 1] += noise + _JITTER
+        # LAPACK directly: the scipy.linalg wrappers' checks cost more than a 100x100 solve
+        c, info = dpotrf(k, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
             return 1e10, np.zeros_like(theta)
-        alpha = cho_solve(c, y, check_finite=False)
-        nll = 0.5 * y @ alpha + np.log(np.diag(c[0])).sum() + 0.5 * n * math.log(2 * math.pi)
-        kinv = cho_solve(c, np.eye(n), check_finite=False)
-        w = np.outer(alpha, alpha) - kinv  # d nll / dK = -W / 2
+        alpha, _ = dpotrs(c, y, lower=1)
+        nll = 0.5 * y @ alpha + np.log(np.diagonal(c)).sum() + 0.5 * n * math.log(2 * math.pi)
+        kinv, _ = dpotri(c, lower=1)  # the lower triangle of K^-1
+        kinv += kinv.T
+        kinv.flat[:: n + 1] *= 0.5
+        w = np.outer(alpha, alpha)
+        w -= kinv  # d nll / dK = -W / 2
         g = np.empty_like(theta)
         # dK/dlog(ls_d) = sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (dx_d / ls_d)^2
-        gfac = sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e
-        g[:d] = -0.5 * np.einsum("ij,ijk->k", w * gfac, self._d2) * inv_ls2
-        g[d] = -0.5 * np.sum(w * (sf2 * m))
-        g[d + 1] = -0.5 * np.trace(w) * noise
+        wg = w * ((sf2 * 5.0 / 3.0) * (1.0 + s5r) * e)
+        g[:d] = (-0.5 * (wg.reshape(n * n) @ d2)) * inv_ls2
+        g[d] = -0.5 * sf2 * float(np.vdot(w, m))
+        g[d + 1] = -0.5 * float(np.trace(w)) * noise
         # priors: LS_PRIOR_WEIGHT on lengthscales; a weak pull of the signal variance towards 1
         # (outputs are standardised) and of the noise towards small values (expensive
         # training runs are nearly deterministic at a fixed seed; the data can say otherwise)
@@ -128,7 +134,7 @@ class GaussianProcess:
         self.y = np.asarray(y, dtype=float)
         self._d2 = (self.x[:, None, :] - self.x[None, :, :]) ** 2
         d = self.dim
-        bounds = [_LOG_LS] * d + [_LOG_SF, _LOG_NOISE]
+        bounds = np.array([_LOG_LS] * d + [_LOG_SF, _LOG_NOISE])
         default = np.concatenate([np.full(d, math.log(0.5)), [0.0], [math.log(1e-3)]])
         # after the first fit the previous optimum is the start (the data changed by a point):
         # a few quasi-Newton steps from there track the optimum as it moves (the next
@@ -144,16 +150,16 @@ class GaussianProcess:
             )
         best_f, best_theta = math.inf, starts[0]
         for t0 in starts:
-            res = minimize(
+            x_opt, f_opt, _ = minimize_lbfgsb(
                 self._neg_log_posterior,
                 t0,
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"maxiter": FIT_WARM_MAXITER if warm else 100, "gtol": FIT_GTOL},
+                bounds[:, 0],
+                bounds[:, 1],
+                FIT_WARM_MAXITER if warm else 100,
+                FIT_GTOL,
             )
-            if res.fun < best_f:
-                best_f, best_theta = float(res.fun), res.x
+            if f_opt < best_f:
+                best_f, best_theta = f_opt, x_opt
         self.theta = np.asarray(best_theta)
         self._fitted = True
         self._factorise()
@@ -165,22 +171,41 @@ class GaussianProcess:
         self._factorise()
 
     def _factorise(self) -> None:
-        k, _ = matern52(self.x, self.x, self.lengthscales, self.signal_variance)
-        k[np.diag_indices_from(k)] += self.noise_variance + _JITTER
-        self._chol = np.linalg.cholesky(k)
-        self._alpha = cho_solve((self._chol, True), self.y, check_finite=False)
+        ls = self.lengthscales
+        sf2 = self.signal_variance
+        # fixed until the next fit: the training inputs in lengthscale units, their squared
+        # norms (distances to query points are then one matrix product) and x / l^2
+        self._ls = ls
+        self._sf2 = sf2
+        self._xs = self.x / ls
+        self._xs_sq = (self._xs * self._xs).sum(1)
+        self._x_ls2 = self._xs / ls
+        k = self._kernel(self._xs, (self._xs * self._xs).sum(1))[0]
+        k.flat[:: len(self.y) + 1] += self.noise_variance + _JITTER
+        chol, info = dpotrf(k, lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the kernel matrix is not positive definite")
+        self._chol = chol
+        self._alpha = dpotrs(chol, self.y, lower=1)[0]
         # L^-1 once per model: the variance of many points is then one matrix product
-        self._chol_inv = solve_triangular(
-            self._chol, np.eye(len(self.y)), lower=True, check_finite=False
-        )
+        self._chol_inv = dtrtri(chol, lower=1)[0]
+        self._chol_inv_t = np.ascontiguousarray(self._chol_inv.T)
+
+    def _kernel(self, a: np.ndarray, a_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k(a, x) and sqrt(5) r for query points ``a`` already in lengthscale units."""
+        r2 = a_sq[:, None] + self._xs_sq[None, :] - 2.0 * (a @ self._xs.T)
+        s5r = SQRT5 * np.sqrt(np.maximum(r2, 0.0))
+        e = np.exp(-s5r)
+        return self._sf2 * (1.0 + s5r + s5r * s5r / 3.0) * e, s5r
 
     # --- prediction -----------------------------------------------------------------------
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function at ``xq`` (m, d)."""
-        k, _ = matern52(np.atleast_2d(xq), self.x, self.lengthscales, self.signal_variance)
+        a = np.atleast_2d(xq) / self._ls
+        k, _ = self._kernel(a, (a * a).sum(1))
         mu = k @ self._alpha
-        v = k @ self._chol_inv.T
-        var = np.maximum(self.signal_variance - (v * v).sum(1), 1e-12)
+        v = k @ self._chol_inv_t
+        var = np.maximum(self._sf2 - (v * v).sum(1), 1e-12)
         return mu, var
 
     def predict_joint(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,25 +224,29 @@ class GaussianProcess:
         of pending points' values), the mean is (m, S) and its gradient (m, d, S); the
         variance does not depend on the outputs.
         """
-        ls = self.lengthscales
-        sf2 = self.signal_variance
-        diff = xq[:, None, :] - self.x[None, :, :]  # (m, n, d)
-        r = np.sqrt(np.maximum(((diff / ls) ** 2).sum(-1), 0.0))
-        e = np.exp(-SQRT5 * r)
-        k = sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e  # (m, n)
-        # dk/dx_d = -sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * dx_d / ls_d^2  (no 1/r singularity)
-        dk = -(sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e)[:, :, None] * diff / (ls * ls)
+        sf2 = self._sf2
+        a = xq / self._ls
+        k, s5r = self._kernel(a, (a * a).sum(1))  # (m, n)
+        # dk/dx_d = -g * (x_d - x_nd) / l_d^2, g = sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) (no 1/r
+        # singularity); sums over the training points n of g * w * (x_d - x_nd) are then
+        # row sums and one product with x / l^2, no (m, n, d) array
+        g = (sf2 * 5.0 / 3.0) * (1.0 + s5r) * np.exp(-s5r)
+        xq_ls2 = a / self._ls
+        v = k @ self._chol_inv_t  # (m, n)
+        u = g * (v @ self._chol_inv)  # g * K^-1 k
+        var = sf2 - (v * v).sum(1)
+        dvar = 2.0 * (xq_ls2 * u.sum(1)[:, None] - u @ self._x_ls2)
         if alphas is None:
             mu = k @ self._alpha
-            dmu = np.einsum("mnd,n->md", dk, self._alpha)
+            ga = g * self._alpha
+            dmu = ga @ self._x_ls2 - xq_ls2 * ga.sum(1)[:, None]
         else:
+            m, n_s = len(xq), alphas.shape[1]
             mu = k @ alphas
-            dmu = np.einsum("mnd,ns->mds", dk, alphas)
-        v = k @ self._chol_inv.T  # (m, n)
-        kinv_k = (v @ self._chol_inv).T  # K^-1 k: (n, m)
-        var = sf2 - (v * v).sum(1)
-        dvar = -2.0 * np.einsum("mnd,nm->md", dk, kinv_k)
+            xa = (self._x_ls2[:, :, None] * alphas[:, None, :]).reshape(len(alphas), -1)
+            dmu = (g @ xa).reshape(m, -1, n_s) - xq_ls2[:, :, None] * (g @ alphas)[:, None, :]
         small = var < 1e-12
-        var = np.where(small, 1e-12, var)
-        dvar[small] = 0.0
+        if small.any():
+            var = np.where(small, 1e-12, var)
+            dvar[small] = 0.0
         return mu, var, dmu, dvar
