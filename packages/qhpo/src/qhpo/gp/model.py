@@ -179,8 +179,9 @@ class GaussianProcess:
         self._sf2 = sf2
         self._xs = self.x / ls
         self._xs_sq = (self._xs * self._xs).sum(1)
+        self._xs_t = np.ascontiguousarray(self._xs.T)
         self._x_ls2 = self._xs / ls
-        k = self._kernel(self._xs, (self._xs * self._xs).sum(1))[0]
+        k = self._kernel(self._xs, self._xs_sq)[0]
         k.flat[:: len(self.y) + 1] += self.noise_variance + _JITTER
         chol, info = dpotrf(k, lower=1, clean=1)
         if info != 0:
@@ -191,18 +192,33 @@ class GaussianProcess:
         self._chol_inv = dtrtri(chol, lower=1)[0]
         self._chol_inv_t = np.ascontiguousarray(self._chol_inv.T)
 
-    def _kernel(self, a: np.ndarray, a_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """k(a, x) and sqrt(5) r for query points ``a`` already in lengthscale units."""
-        r2 = a_sq[:, None] + self._xs_sq[None, :] - 2.0 * (a @ self._xs.T)
-        s5r = SQRT5 * np.sqrt(np.maximum(r2, 0.0))
-        e = np.exp(-s5r)
-        return self._sf2 * (1.0 + s5r + s5r * s5r / 3.0) * e, s5r
+    def _kernel(self, a: np.ndarray, a_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """k(a, x), sqrt(5) r and exp(-sqrt(5) r) for query points ``a`` in lengthscale units.
+
+        In place where possible: scoring a pool of a thousand candidates is (m, n) arrays.
+        """
+        s5r = a @ self._xs_t
+        s5r *= -2.0
+        s5r += a_sq[:, None]
+        s5r += self._xs_sq
+        np.maximum(s5r, 0.0, out=s5r)
+        np.sqrt(s5r, out=s5r)
+        s5r *= SQRT5
+        e = np.negative(s5r)
+        np.exp(e, out=e)
+        k = s5r * s5r
+        k /= 3.0
+        k += s5r
+        k += 1.0
+        k *= e
+        k *= self._sf2
+        return k, s5r, e
 
     # --- prediction -----------------------------------------------------------------------
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function at ``xq`` (m, d)."""
         a = np.atleast_2d(xq) / self._ls
-        k, _ = self._kernel(a, (a * a).sum(1))
+        k = self._kernel(a, (a * a).sum(1))[0]
         mu = k @ self._alpha
         v = k @ self._chol_inv_t
         var = np.maximum(self._sf2 - (v * v).sum(1), 1e-12)
@@ -226,11 +242,11 @@ class GaussianProcess:
         """
         sf2 = self._sf2
         a = xq / self._ls
-        k, s5r = self._kernel(a, (a * a).sum(1))  # (m, n)
+        k, s5r, e = self._kernel(a, (a * a).sum(1))  # (m, n)
         # dk/dx_d = -g * (x_d - x_nd) / l_d^2, g = sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) (no 1/r
         # singularity); sums over the training points n of g * w * (x_d - x_nd) are then
         # row sums and one product with x / l^2, no (m, n, d) array
-        g = (sf2 * 5.0 / 3.0) * (1.0 + s5r) * np.exp(-s5r)
+        g = (sf2 * 5.0 / 3.0) * (1.0 + s5r) * e
         xq_ls2 = a / self._ls
         v = k @ self._chol_inv_t  # (m, n)
         u = g * (v @ self._chol_inv)  # g * K^-1 k
