@@ -181,7 +181,14 @@ def optimize_acquisition(
         idx = np.flatnonzero(free)
         ls = acq.lengthscales[idx]
 
+        all_free = len(idx) == _d
+
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            if all_free:  # no fixed (categorical) columns to carry along
+                x = flat.reshape(k, _d) * ls
+                val, grad = acq.with_grad(x)
+                grad *= ls
+                return -float(val.sum()), -grad.ravel()
             x = starts.copy()
             x[:, idx] = flat.reshape(k, len(idx)) * ls
             val, grad = acq.with_grad(x)
