@@ -238,3 +238,44 @@ def test_lean_lbfgsb_driver_takes_the_iterates_of_scipy_minimize() -> None:
         assert np.array_equal(x, ref.x)
         assert fx == ref.fun
         assert nfev == ref.nfev
+
+
+def test_log_h_ratio_is_phi_over_h_and_finite_in_the_tails() -> None:
+    from scipy.stats import norm
+
+    from qhpo.gp.acquisition import log_h_and_ratio
+
+    z = np.concatenate([np.linspace(-30.0, 8.0, 761), [0.0, -1.0, -1e-9, 1e-9]])
+    lh, ratio = log_h_and_ratio(z)
+    h = norm.pdf(z) + z * norm.cdf(z)
+    ok = h > 1e-250
+    assert np.allclose(lh[ok], np.log(h[ok]), rtol=1e-9, atol=1e-12)
+    assert np.allclose(ratio[ok], norm.cdf(z[ok]) / h[ok], rtol=1e-8)
+    # one branch or all three: the same values
+    mixed, _ = log_h_and_ratio(np.array([-5.0, 0.5]))
+    assert mixed[0] == log_h_and_ratio(np.array([-5.0]))[0][0]
+    assert mixed[1] == log_h_and_ratio(np.array([0.5]))[0][0]
+    lh_far, r_far = log_h_and_ratio(np.array([-1e3, -1e9, 40.0]))
+    assert np.all(np.isfinite(lh_far)) and np.all(np.isfinite(r_far))
+    assert r_far[1] == pytest.approx(1e9, rel=1e-6)
+
+
+def test_mean_and_variance_gradients_match_explicit_differences_near_the_data() -> None:
+    gp = _fitted_gp()
+    rng = np.random.default_rng(3)
+    ls, sf2 = gp.lengthscales, gp.signal_variance
+    for scale in (1e-1, 1e-3, 1e-5):
+        xq = np.clip(gp.x[:5] + scale * rng.normal(size=(5, gp.dim)), 0.0, 1.0)
+        mu, var, dmu, dvar = gp.predict_with_grad(xq)
+        diff = xq[:, None, :] - gp.x[None, :, :]
+        r = np.sqrt(((diff / ls) ** 2).sum(-1))
+        e = np.exp(-np.sqrt(5.0) * r)
+        k = sf2 * (1.0 + np.sqrt(5.0) * r + 5.0 / 3.0 * r * r) * e
+        dk = -(sf2 * 5.0 / 3.0 * (1.0 + np.sqrt(5.0) * r) * e)[:, :, None] * diff / ls**2
+        kinv = np.linalg.inv(gp._chol @ gp._chol.T)
+        assert np.allclose(mu, k @ gp._alpha, rtol=1e-9, atol=1e-9)
+        assert np.allclose(dmu, np.einsum("mnd,n->md", dk, gp._alpha), rtol=1e-6, atol=1e-8)
+        assert np.allclose(var, np.maximum(sf2 - np.einsum("mn,nk,mk->m", k, kinv, k), 1e-12),
+                           rtol=1e-5, atol=1e-8)  # fmt: skip
+        ref_dvar = -2.0 * np.einsum("mnd,nk,mk->md", dk, kinv, k)
+        assert np.allclose(dvar, ref_dvar, rtol=1e-5, atol=1e-7)

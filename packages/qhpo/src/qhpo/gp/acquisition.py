@@ -12,63 +12,81 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from scipy.special import erfcx, log_ndtr, ndtr
+from scipy.special import erfcx, ndtr
 
 from qhpo.gp.lbfgsb import minimize_lbfgsb
 from qhpo.gp.model import GaussianProcess
 
-__all__ = ["Acquisition", "LogEI", "log_ei", "log_ei_and_grad", "log_h", "optimize_acquisition"]
+__all__ = [
+    "Acquisition",
+    "LogEI",
+    "log_ei",
+    "log_ei_and_grad",
+    "log_h",
+    "log_h_and_ratio",
+    "optimize_acquisition",
+]
 
 _C1 = 0.5 * math.log(2 * math.pi)
 _C2 = 0.5 * math.log(math.pi / 2)
 _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_SQRT_PI_2 = math.sqrt(math.pi / 2)
 
 
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    # log(1 - exp(x)) for x < 0, accurate on both sides of -log 2 (Maechler 2012); one
-    # formula on the whole array when every x is on the same side
-    near = x > -math.log(2)
-    if near.all():
-        return np.log(-np.expm1(x))
-    if not near.any():
-        return np.log1p(-np.exp(x))
-    return np.where(near, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+def _h_positive(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # z >= 0: h(z) = phi(z) + z Phi(z) directly, no cancellation
+    cdf = ndtr(z)
+    h = np.exp(-0.5 * z * z) * _INV_SQRT_2PI + z * cdf
+    return np.log(h), cdf / h
 
 
-def _log_h_hi(z: np.ndarray) -> np.ndarray:
-    return np.log(np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + z * ndtr(z))
+def _h_negative(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # z < 0 (above the far tail): with Phi(z) = erfcx(-z / sqrt 2) phi(z) sqrt(pi / 2),
+    # h(z) = phi(z) (1 - exp(t)), t = log(erfcx(-z / sqrt 2) |z| sqrt(pi / 2)) < 0, and
+    # 1 - exp(t) = -expm1(t) keeps its relative precision however close t is to 0
+    q = erfcx(z * -_INV_SQRT2)
+    t = np.log(q * -z) + _C2
+    one_minus = -np.expm1(np.minimum(t, -1e-300))
+    return -0.5 * z * z - _C1 + np.log(one_minus), q * _SQRT_PI_2 / one_minus
 
 
-def _log_h_mid(z: np.ndarray) -> np.ndarray:
-    inner = np.log(erfcx(-z / math.sqrt(2)) * np.abs(z)) + _C2
-    return -0.5 * z * z - _C1 + _log1mexp(np.minimum(inner, -1e-300))
+def _h_far(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # z <= -1/sqrt(eps): h(z) ~ phi(z) / z^2, Phi(z) / h(z) ~ |z|
+    return -0.5 * z * z - _C1 - 2.0 * np.log(np.abs(z)), -z
+
+
+def log_h_and_ratio(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log h(z)``, ``h(z) = phi(z) + z Phi(z)``, and ``d log h / dz = Phi(z) / h(z)``.
+
+    Finite for every real z. The branch formulas are evaluated on whole arrays (a local
+    search evaluates ten points at a time, where selecting elements costs more than the
+    arithmetic): one branch when every z is on the same side, else all of them and a pick.
+    """
+    z = np.asarray(z, dtype=float)
+    if z.size == 0:
+        return z.copy(), z.copy()
+    lo, hi = z.min(), z.max()
+    if lo >= 0.0:
+        return _h_positive(z)
+    if hi < 0.0 and lo > -_INV_SQRT_EPS:
+        return _h_negative(z)
+    with np.errstate(all="ignore"):
+        lp, rp = _h_positive(z)
+        ln, rn = _h_negative(z)
+        lf, rf = _h_far(z)
+    pos = z >= 0.0
+    far = z <= -_INV_SQRT_EPS
+    return (
+        np.where(pos, lp, np.where(far, lf, ln)),
+        np.where(pos, rp, np.where(far, rf, rn)),
+    )
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
-    """``log(phi(z) + z * Phi(z))``, finite for every real z.
-
-    Three branches by z (> -1, down to -1/sqrt(eps), beyond). A local search evaluates ten
-    points at a time, where selecting elements costs more than the arithmetic: when every
-    z falls in one branch, that branch runs on the whole array (elementwise, so the values
-    are those of the masked evaluation).
-    """
-    z = np.asarray(z, dtype=float)
-    if z.size:
-        lo_z, hi_z = z.min(), z.max()
-        if lo_z > -1.0:
-            return _log_h_hi(z)
-        if hi_z <= -1.0 and lo_z > -_INV_SQRT_EPS:
-            return _log_h_mid(z)
-    out = np.empty_like(z)
-    hi = z > -1.0
-    zh = z[hi]
-    out[hi] = _log_h_hi(zh)
-    mid = (~hi) & (z > -_INV_SQRT_EPS)
-    out[mid] = _log_h_mid(z[mid])
-    lo = z <= -_INV_SQRT_EPS
-    zl = z[lo]
-    out[lo] = -0.5 * zl * zl - _C1 - 2.0 * np.log(np.abs(zl))
-    return out
+    """``log(phi(z) + z * Phi(z))``, finite for every real z."""
+    return log_h_and_ratio(z)[0]
 
 
 def log_ei(mu: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
@@ -83,13 +101,12 @@ def log_ei_and_grad(
     mu, var, dmu, dvar = gp.predict_with_grad(x)
     sigma = np.sqrt(var)
     z = (best - mu) / sigma
-    lh = log_h(z)
-    # d log h / dz = Phi(z) / h(z), in logs so it stays finite in the far tail
-    ratio = np.exp(log_ndtr(z) - lh)
-    dsigma = dvar / (2.0 * sigma[:, None])
-    dz = (-dmu - z[:, None] * dsigma) / sigma[:, None]
-    grad = ratio[:, None] * dz + dsigma / sigma[:, None]
-    return lh + np.log(sigma), grad
+    lh, ratio = log_h_and_ratio(z)
+    # d/dx [log h(z) + log sigma], dz = (-dmu - z dsigma) / sigma, dsigma = dvar / (2 sigma):
+    # one coefficient per row for dmu and one for dvar
+    c_mu = -ratio / sigma
+    c_var = (1.0 - ratio * z) / (2.0 * var)
+    return lh + np.log(sigma), c_mu[:, None] * dmu + c_var[:, None] * dvar
 
 
 class Acquisition(Protocol):
@@ -177,7 +194,6 @@ def optimize_acquisition(
             val, grad = acq.with_grad(x)
             return -float(val.sum()), -(grad[:, idx] * ls).ravel()
 
-        # the same L-BFGS-B routine as minimize(..., method="L-BFGS-B"), without its wrapper
         x_opt, _, _ = minimize_lbfgsb(
             objective,
             (starts[:, idx] / ls).ravel(),

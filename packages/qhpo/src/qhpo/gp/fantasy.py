@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 from scipy.linalg import cho_solve
-from scipy.special import log_ndtr, logsumexp
+from scipy.special import logsumexp
 
-from qhpo.gp.acquisition import log_h
+from qhpo.gp.acquisition import log_h, log_h_and_ratio
 from qhpo.gp.model import GaussianProcess, matern52
 
 __all__ = ["FantasyLogEI"]
@@ -71,8 +71,7 @@ class FantasyLogEI:
         mu, var, dmu, dvar = self.gp.predict_with_grad(x, self.alphas)  # (m,S) (m,) (m,d,S)
         sigma = np.sqrt(var)
         z = (self.bests[None, :] - mu) / sigma[:, None]
-        lh = log_h(z)
-        ratio = np.exp(log_ndtr(z) - lh)  # d log h / dz
+        lh, ratio = log_h_and_ratio(z)  # ratio: d log h / dz
         dsigma = dvar / (2.0 * sigma[:, None])  # (m, d)
         dz = (-dmu - z[:, None, :] * dsigma[:, :, None]) / sigma[:, None, None]
         per = lh + np.log(sigma)[:, None]  # (m, S)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
-from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtri
 
 from qhpo.gp.lbfgsb import minimize_lbfgsb
 
@@ -54,31 +53,9 @@ def matern52(
     """
     a = xa / lengthscales
     b = xb / lengthscales
-    return _matern52_scaled(a, b, (b * b).sum(1), variance)
-
-
-def _matern52_scaled(
-    a: np.ndarray, b: np.ndarray, b_sq: np.ndarray, variance: float
-) -> tuple[np.ndarray, np.ndarray]:
-    # k and r for inputs already divided by the lengthscales. The operations (and their
-    # order) are those of ``variance * (1 + sqrt5 r + 5/3 r^2) * exp(-sqrt5 r)`` with
-    # ``r = sqrt(max(|a|^2 + |b|^2 - 2 a.b, 0))``, done in place: scoring a thousand
-    # candidates is (m, n) arrays, where allocations are a good part of the cost
-    r = (a * a).sum(1)[:, None] + b_sq[None, :]
-    ab = a @ b.T
-    ab *= 2.0
-    r -= ab
-    np.maximum(r, 0.0, out=r)
-    np.sqrt(r, out=r)
-    k = SQRT5 * r
-    k += 1.0
-    tmp = (5.0 / 3.0) * r
-    tmp *= r
-    k += tmp
-    np.multiply(k, variance, out=k)
-    np.multiply(r, -SQRT5, out=tmp)
-    np.exp(tmp, out=tmp)
-    k *= tmp
+    r2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    r = np.sqrt(np.maximum(r2, 0.0))
+    k = variance * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-SQRT5 * r)
     return k, r
 
 
@@ -115,25 +92,29 @@ class GaussianProcess:
         y = self.y
         n = len(y)
         inv_ls2 = 1.0 / (ls * ls)
-        r = np.sqrt(np.maximum(self._d2 @ inv_ls2, 0.0))  # _d2: (n, n, d), fixed during a fit
-        e = np.exp(-SQRT5 * r)
-        m = (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e
-        k = sf2 * m + (noise + _JITTER) * np.eye(n)
-        # LAPACK directly, the calls cho_factor/cho_solve make (same results), without their
-        # wrappers' checks, which cost more than the solves at this size
-        c, info = dpotrf(k, lower=1, clean=0)
+        d2 = self._d2.reshape(n * n, d)  # _d2: (n, n, d), fixed during a fit
+        s5r = SQRT5 * np.sqrt(np.maximum(d2 @ inv_ls2, 0.0)).reshape(n, n)
+        e = np.exp(-s5r)
+        m = (1.0 + s5r + s5r * s5r / 3.0) * e
+        k = sf2 * m
+        k.flat[:: n + 1] += noise + _JITTER
+        # LAPACK directly: the scipy.linalg wrappers' checks cost more than a 100x100 solve
+        c, info = dpotrf(k, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             return 1e10, np.zeros_like(theta)
-        alpha = dpotrs(c, y, lower=1)[0]
-        nll = 0.5 * y @ alpha + np.log(np.diag(c)).sum() + 0.5 * n * math.log(2 * math.pi)
-        kinv = dpotrs(c, np.eye(n), lower=1)[0]
-        w = np.outer(alpha, alpha) - kinv  # d nll / dK = -W / 2
+        alpha, _ = dpotrs(c, y, lower=1)
+        nll = 0.5 * y @ alpha + np.log(np.diagonal(c)).sum() + 0.5 * n * math.log(2 * math.pi)
+        kinv, _ = dpotri(c, lower=1)  # the lower triangle of K^-1
+        kinv += kinv.T
+        kinv.flat[:: n + 1] *= 0.5
+        w = np.outer(alpha, alpha)
+        w -= kinv  # d nll / dK = -W / 2
         g = np.empty_like(theta)
         # dK/dlog(ls_d) = sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (dx_d / ls_d)^2
-        gfac = sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e
-        g[:d] = -0.5 * np.einsum("ij,ijk->k", w * gfac, self._d2) * inv_ls2
-        g[d] = -0.5 * np.sum(w * (sf2 * m))
-        g[d + 1] = -0.5 * np.trace(w) * noise
+        wg = w * ((sf2 * 5.0 / 3.0) * (1.0 + s5r) * e)
+        g[:d] = (-0.5 * (wg.reshape(n * n) @ d2)) * inv_ls2
+        g[d] = -0.5 * sf2 * float(np.vdot(w, m))
+        g[d + 1] = -0.5 * float(np.trace(w)) * noise
         # priors: LS_PRIOR_WEIGHT on lengthscales; a weak pull of the signal variance towards 1
         # (outputs are standardised) and of the noise towards small values (expensive
         # training runs are nearly deterministic at a fixed seed; the data can say otherwise)
@@ -190,27 +171,56 @@ class GaussianProcess:
         self._factorise()
 
     def _factorise(self) -> None:
-        # the hyperparameters in natural units, fixed until the next fit
-        self._ls = self.lengthscales
-        self._ls2 = self._ls * self._ls
-        self._sf2 = self.signal_variance
-        self._xs = self.x / self._ls
+        ls = self.lengthscales
+        sf2 = self.signal_variance
+        # fixed until the next fit: the training inputs in lengthscale units, their squared
+        # norms (distances to query points are then one matrix product) and x / l^2
+        self._ls = ls
+        self._sf2 = sf2
+        self._xs = self.x / ls
         self._xs_sq = (self._xs * self._xs).sum(1)
-        k, _ = matern52(self.x, self.x, self._ls, self._sf2)
-        k[np.diag_indices_from(k)] += self.noise_variance + _JITTER
-        self._chol = np.linalg.cholesky(k)
-        self._alpha = dpotrs(self._chol, self.y, lower=1)[0]
+        self._xs_t = np.ascontiguousarray(self._xs.T)
+        self._x_ls2 = self._xs / ls
+        k = self._kernel(self._xs, self._xs_sq)[0]
+        k.flat[:: len(self.y) + 1] += self.noise_variance + _JITTER
+        chol, info = dpotrf(k, lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the kernel matrix is not positive definite")
+        self._chol = chol
+        self._alpha = dpotrs(chol, self.y, lower=1)[0]
         # L^-1 once per model: the variance of many points is then one matrix product
-        self._chol_inv = solve_triangular(
-            self._chol, np.eye(len(self.y)), lower=True, check_finite=False
-        )
+        self._chol_inv = dtrtri(chol, lower=1)[0]
+        self._chol_inv_t = np.ascontiguousarray(self._chol_inv.T)
+
+    def _kernel(self, a: np.ndarray, a_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """k(a, x), sqrt(5) r and exp(-sqrt(5) r) for query points ``a`` in lengthscale units.
+
+        In place where possible: scoring a pool of a thousand candidates is (m, n) arrays.
+        """
+        s5r = a @ self._xs_t
+        s5r *= -2.0
+        s5r += a_sq[:, None]
+        s5r += self._xs_sq
+        np.maximum(s5r, 0.0, out=s5r)
+        np.sqrt(s5r, out=s5r)
+        s5r *= SQRT5
+        e = np.negative(s5r)
+        np.exp(e, out=e)
+        k = s5r * s5r
+        k /= 3.0
+        k += s5r
+        k += 1.0
+        k *= e
+        k *= self._sf2
+        return k, s5r, e
 
     # --- prediction -----------------------------------------------------------------------
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function at ``xq`` (m, d)."""
-        k, _ = _matern52_scaled(np.atleast_2d(xq) / self._ls, self._xs, self._xs_sq, self._sf2)
+        a = np.atleast_2d(xq) / self._ls
+        k = self._kernel(a, (a * a).sum(1))[0]
         mu = k @ self._alpha
-        v = k @ self._chol_inv.T
+        v = k @ self._chol_inv_t
         var = np.maximum(self._sf2 - (v * v).sum(1), 1e-12)
         return mu, var
 
@@ -230,29 +240,27 @@ class GaussianProcess:
         of pending points' values), the mean is (m, S) and its gradient (m, d, S); the
         variance does not depend on the outputs.
         """
-        # every expression below is evaluated as in the straightforward formulas (same
-        # operations in the same order, so the same floating-point results), with the
-        # repeated subexpressions computed once
-        ls = self._ls
         sf2 = self._sf2
-        diff = xq[:, None, :] - self.x[None, :, :]  # (m, n, d)
-        r = np.sqrt(((diff / ls) ** 2).sum(-1))  # a sum of squares: no clipping at 0 needed
-        s5r = SQRT5 * r
-        e = np.exp(-s5r)
-        t = 1.0 + s5r
-        k = sf2 * (t + (5.0 / 3.0) * r * r) * e  # (m, n)
-        # dk/dx_d = -sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * dx_d / ls_d^2  (no 1/r singularity)
-        dk = -(sf2 * (5.0 / 3.0) * t * e)[:, :, None] * diff / self._ls2
+        a = xq / self._ls
+        k, s5r, e = self._kernel(a, (a * a).sum(1))  # (m, n)
+        # dk/dx_d = -g * (x_d - x_nd) / l_d^2, g = sf2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) (no 1/r
+        # singularity); sums over the training points n of g * w * (x_d - x_nd) are then
+        # row sums and one product with x / l^2, no (m, n, d) array
+        g = (sf2 * 5.0 / 3.0) * (1.0 + s5r) * e
+        xq_ls2 = a / self._ls
+        v = k @ self._chol_inv_t  # (m, n)
+        u = g * (v @ self._chol_inv)  # g * K^-1 k
+        var = sf2 - (v * v).sum(1)
+        dvar = 2.0 * (xq_ls2 * u.sum(1)[:, None] - u @ self._x_ls2)
         if alphas is None:
             mu = k @ self._alpha
-            dmu = np.einsum("mnd,n->md", dk, self._alpha)
+            ga = g * self._alpha
+            dmu = ga @ self._x_ls2 - xq_ls2 * ga.sum(1)[:, None]
         else:
+            m, n_s = len(xq), alphas.shape[1]
             mu = k @ alphas
-            dmu = np.einsum("mnd,ns->mds", dk, alphas)
-        v = k @ self._chol_inv.T  # (m, n)
-        kinv_k = (v @ self._chol_inv).T  # K^-1 k: (n, m)
-        var = sf2 - (v * v).sum(1)
-        dvar = -2.0 * np.einsum("mnd,nm->md", dk, kinv_k)
+            xa = (self._x_ls2[:, :, None] * alphas[:, None, :]).reshape(len(alphas), -1)
+            dmu = (g @ xa).reshape(m, -1, n_s) - xq_ls2[:, :, None] * (g @ alphas)[:, None, :]
         small = var < 1e-12
         if small.any():
             var = np.where(small, 1e-12, var)
