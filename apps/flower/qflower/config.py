@@ -29,7 +29,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "alpha": 0.5,
     "num-clients": 10,
     "test-fraction": 0.1,
-    "max-examples-per-client": 2000,
+    "max-examples-per-client": 0,
     "max-test-examples": 1000,
     "model": "minilm",
     "lora-rank": 8,
@@ -39,7 +39,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "lora-top-layers": 1,
     "ffa": False,
     "rounds": 6,
-    "clients-per-round": 4,
+    "clients-per-round": 5,
     "local-epochs": 1,
     "batch-size": 256,
     "learning-rate": 1e-2,
@@ -62,6 +62,7 @@ FED_DEFAULTS: dict[str, Any] = {
     "trim-fraction": 0.1,
     "server-momentum": 0.0,
     "server-lr": 1.0,
+    "average-last-rounds": 3,
     "seed": 0,
 }
 

@@ -7,7 +7,10 @@ An output directory holds, after every round (so a crash loses at most one round
   and the final accuracy and epsilon;
 * ``report.png``: accuracy and max/mean epsilon per round;
 * ``checkpoint.npz`` (the global LoRA tensors, exactly as they travel) and
-  ``checkpoint.json`` (round, server state, each client's DP accountant state).
+  ``checkpoint.json`` (round, server state, each client's DP accountant state);
+* ``model.npz``: the released model's tensors (with ``average-last-rounds`` N > 1, the mean
+  of the last N rounds' global tensors: what the report's accuracy measures and what an
+  export serves).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from qfed.errors import InvalidConfig
 
 CHECKPOINT_JSON = "checkpoint.json"
 CHECKPOINT_NPZ = "checkpoint.npz"
+MODEL_NPZ = "model.npz"
 REPORT_JSON = "report.json"
 REPORT_PNG = "report.png"
 
@@ -47,14 +51,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a reader (or a resume after a crash) never sees half a file
 
 
+def _write_npz(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **{k: np.asarray(v) for k, v in tensors.items()})
+    os.replace(tmp, path)
+
+
 def write_checkpoint(
-    out_dir: Path, global_state: Mapping[str, np.ndarray], state: Mapping[str, Any]
+    out_dir: Path,
+    global_state: Mapping[str, np.ndarray],
+    state: Mapping[str, Any],
+    released: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
-    """Write the global tensors and the JSON state; returns the JSON path."""
+    """Write the global tensors, the released model (default: the global tensors) and the
+    JSON state; returns the JSON path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (CHECKPOINT_NPZ + ".tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in global_state.items()})
-    os.replace(tmp, out_dir / CHECKPOINT_NPZ)
+    _write_npz(out_dir / CHECKPOINT_NPZ, global_state)
+    _write_npz(out_dir / MODEL_NPZ, global_state if released is None else released)
     path = out_dir / CHECKPOINT_JSON
     _write_atomic(path, json.dumps(_clean(dict(state)), indent=1))
     return path
@@ -74,6 +87,17 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
     with np.load(npz_path) as data:
         tensors = {k: data[k] for k in data.files}
     return state, tensors
+
+
+def load_released_model(path: str | Path) -> dict[str, np.ndarray] | None:
+    """The released model's tensors of a run directory (``model.npz``), or None when the run
+    predates it (its checkpoint's global tensors are then the model)."""
+    path = Path(path)
+    folder = path.parent if path.name == CHECKPOINT_JSON else path
+    if not (folder / MODEL_NPZ).is_file():
+        return None
+    with np.load(folder / MODEL_NPZ) as data:
+        return {k: data[k] for k in data.files}
 
 
 def write_report(out_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:

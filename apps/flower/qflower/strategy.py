@@ -312,7 +312,9 @@ class QFedStrategy(FedAvg):
     def save(self) -> None:
         """Write the checkpoint and the report for the rounds done so far."""
         state = {"round": self.server.round, "server": self.server.state_dict()}
-        write_checkpoint(self.out_dir, self.server.global_state, state)
+        write_checkpoint(
+            self.out_dir, self.server.global_state, state, released=self.server.released_state()
+        )
         write_report(self.out_dir, self.report())
 
 

@@ -22,7 +22,7 @@ from qfed.task import FedConfig
 from qflower.client_app import app as client_app
 from qflower.config import DEFAULTS, FED_DEFAULTS, parse_run_config
 from qflower.local import LocalGrid
-from qflower.report import load_checkpoint
+from qflower.report import load_checkpoint, load_released_model
 from qflower.server_app import run_server
 
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -109,6 +109,16 @@ def test_run_trains_reports_and_survives_a_failing_client(first_run):
     initial = FederatedTask(parse_run_config({}, TINY)[0]).build_model().trainable_state()
     assert set(tensors) == set(initial)
     assert any(not np.allclose(tensors[k], initial[k]) for k in initial)
+    # the released model (model.npz) is the tail average the report measured: rounds 1-2
+    assert rows[-1]["released_from_rounds"] == [1, 2]
+    released = load_released_model(out)
+    assert released is not None and set(released) == set(tensors)
+    assert any(not np.allclose(released[k], tensors[k]) for k in tensors)
+    tail = state["server"]["recent_states"]
+    assert len(tail) == 2
+    for name, value in released.items():
+        expected = (np.asarray(tail[0][name]) + np.asarray(tail[1][name])) / 2
+        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_resume_continues_at_the_next_round(first_run):

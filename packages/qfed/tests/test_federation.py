@@ -42,6 +42,8 @@ def test_config_from_flower_style_mapping():
         ({"delta": 0.0}, "delta"),
         ({"lora_rank": 0}, "rank"),
         ({"max_examples_per_client": 0}, "max_examples_per_client"),
+        ({"average_last_rounds": 0}, "average_last_rounds"),
+        ({"prefix_precision": "fp8"}, "prefix_precision"),
     ],
 )
 def test_bad_config_names_the_field(kwargs, field):
@@ -172,3 +174,35 @@ def test_seeded_test_mode_still_stops_clients_at_their_accounted_budget():
     rows = simulate(config, progress=None).history
     assert rows[0]["train_examples"] > 0
     assert rows[-1]["train_examples"] == 0  # the plan covered one round; the ledger stops it
+
+
+def test_released_model_averages_the_last_rounds_and_survives_a_resume():
+    config = FedConfig(**{**QUICK, "rounds": 3}, dp="none", average_last_rounds=2)
+    seen = []
+    original = FederatedServer._remember_round
+
+    def spy(self):
+        original(self)
+        seen.append({k: v.copy() for k, v in self.global_state.items()})
+
+    FederatedServer._remember_round = spy
+    try:
+        server = simulate(config, progress=None)
+    finally:
+        FederatedServer._remember_round = original
+    assert len(seen) == 3
+    released = server.released_state()
+    for name, value in released.items():
+        np.testing.assert_allclose(value, (seen[1][name] + seen[2][name]) / 2, rtol=1e-6)
+    assert any(not np.allclose(released[k], server.global_state[k]) for k in released)
+    assert [r["released_from_rounds"] for r in server.history] == [[1], [1, 2], [2, 3]]
+    # the reported accuracy is the released model's, and a resume keeps the tail
+    state = json.loads(json.dumps(server.state_dict()))
+    resumed = FederatedServer(FederatedTask(config))
+    resumed.load_state_dict(state, {k: v.copy() for k, v in server.global_state.items()})
+    for name, value in resumed.released_state().items():
+        np.testing.assert_allclose(value, released[name], rtol=1e-6)
+    assert resumed.evaluate().accuracy == pytest.approx(server.history[-1]["accuracy"])
+    # N = 1: the released model is the latest global model
+    latest = simulate(FedConfig(**QUICK, dp="none"), progress=None)
+    assert latest.released_state() is latest.global_state

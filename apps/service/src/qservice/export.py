@@ -186,12 +186,14 @@ def build_checkpoint_model(folder: Path, labels: list[str]) -> tuple[Any, Any]:
     run's config."""
     from qfed.model import load_model
     from qflower.config import config_from_json
-    from qflower.report import load_checkpoint
+    from qflower.report import load_checkpoint, load_released_model
 
     import qservice.quiet_imports  # noqa: F401
 
     try:
         state, tensors = load_checkpoint(folder)
+        # the released model (the tail average the report measured) where the run wrote one
+        tensors = load_released_model(folder) or tensors
     except (ValueError, OSError) as exc:
         raise InvalidInput(f"checkpoint: {str(exc).splitlines()[0]}") from None
     config = config_from_json(json.dumps(state["server"]["config"]))

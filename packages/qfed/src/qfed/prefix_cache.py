@@ -3,7 +3,8 @@
 With adapters on the top N layers only, the embeddings and the layers below them never change
 during a run: their output is a fixed function of the text, and of public weights. Computing
 it once per example and reusing it every step, round and run is exactly the same training
-(DP-SGD included: the mechanism sees the same inputs), minus most of the forward cost (in float32; bfloat16, below, differs by rounding).
+(DP-SGD included: the mechanism sees the same inputs), minus most of the forward cost
+(in float32; in bfloat16, below, it differs by rounding only).
 
 Entries are keyed by the model (name, and seed for the random test model), the number of
 frozen layers, ``max_length`` and the texts themselves (a SHA-256 over all of them), so a
@@ -11,8 +12,9 @@ changed setting or dataset can never be served stale features. Hidden states are
 float16 (half the memory; the adapted layers compute in float32), padded to the longest text
 of the set. The prefix computes in ``model.prefix_precision`` (bfloat16 autocast where the
 processor does it natively: about 1.9x faster here, 0.5% relative difference in the hidden
-states), which is part of the key. The disk copy lives in ``$QFED_CACHE_DIR`` (default ``~/.cache/qfed/prefix``) on
-the machine that holds the data; a client's cache never leaves its node.
+states), which is part of the key. The disk copy lives in ``$QFED_CACHE_DIR`` (default
+``~/.cache/qfed/prefix``) on the machine that holds the data; a client's cache never
+leaves its node.
 """
 
 from __future__ import annotations

@@ -98,6 +98,9 @@ class FederatedServer:
         self.client_dp: ClientLevelDP | None = None
         # FedAvgM's momentum buffer of the averaged update (empty until the first round)
         self.velocity: dict[str, np.ndarray] = {}
+        # the global tensors after each of the last ``average_last_rounds`` rounds, newest
+        # last: the released model is their mean (see ``released_state``)
+        self.recent_states: list[dict[str, np.ndarray]] = []
         # the server's own privacy randomness (client-level noise, Poisson client sampling)
         self.source: RandomSource = (
             SeededRandom(np.random.default_rng([c.seed, 7919]))
@@ -277,10 +280,37 @@ class FederatedServer:
             out[name] = (old + c.server_lr * buffer).astype(np.float32)
         return out
 
+    def _remember_round(self) -> None:
+        keep = self.task.config.average_last_rounds
+        self.recent_states.append({k: v.copy() for k, v in self.global_state.items()})
+        del self.recent_states[:-keep]
+
+    def released_state(self) -> dict[str, np.ndarray]:
+        """The model the run releases: the mean of the last ``average_last_rounds`` rounds'
+        global tensors (all of them while fewer rounds have run; before the first round, the
+        initial tensors).
+
+        Averaging the tail of the trajectory (Polyak-Ruppert) damps what one label-skewed
+        round does to the model. It is post-processing of models the server already holds,
+        so it costs no privacy. LoRA factors are averaged as FedAvg averages them.
+        """
+        tail = self.recent_states[-self.task.config.average_last_rounds :]
+        if len(tail) <= 1:
+            return self.global_state
+        return {
+            name: np.mean([state[name] for state in tail], axis=0).astype(np.float32)
+            for name in self.global_state
+        }
+
+    def released_rounds(self) -> list[int]:
+        """The rounds whose models :meth:`released_state` averages."""
+        count = min(len(self.recent_states), self.task.config.average_last_rounds)
+        return list(range(self.round - count + 1, self.round + 1)) if count else []
+
     def evaluate(self) -> EvalReport:
-        """Accuracy and loss of the global tensors on the central held-out test set."""
+        """Accuracy and loss of the released model on the central held-out test set."""
         test = self.task.test_data()
-        self.model.load_trainable_state(self.global_state)
+        self.model.load_trainable_state(self.released_state())
         c = self.task.config
         return evaluate(self.model, test.texts, test.labels, max_length=c.max_length)
 
@@ -318,6 +348,7 @@ class FederatedServer:
         ):
             aggregated_update = None  # nobody trained: nothing to add
         self.aggregate(replies, aggregated_update=aggregated_update)
+        self._remember_round()
         evaluation_started = time.perf_counter()
         report = self.evaluate()
         evaluation_s = time.perf_counter() - evaluation_started
@@ -335,6 +366,8 @@ class FederatedServer:
             "budget_exhausted": spent,
             "accuracy": report.accuracy,
             "loss": report.loss,
+            # the rounds whose global models the evaluated (released) model averages
+            "released_from_rounds": self.released_rounds(),
             "per_class_accuracy": list(report.per_class_accuracy),
             "train_examples": int(sum(int(r.metrics.get("num_examples", 0)) for r in replies)),
             "bytes_sent": sent,
@@ -362,6 +395,7 @@ class FederatedServer:
     PUBLIC_UNDER_CLIENT_DP = (
         "round",
         "accuracy",
+        "released_from_rounds",
         "loss",
         "per_class_accuracy",
         "epsilon_max",
@@ -394,6 +428,9 @@ class FederatedServer:
             "history": self.history,
             "client_dp": None if self.client_dp is None else self.client_dp.state_dict(),
             "velocity": {k: v.tolist() for k, v in self.velocity.items()},
+            "recent_states": [
+                {k: v.tolist() for k, v in state.items()} for state in self.recent_states
+            ],
         }
 
     def load_state_dict(self, state: Mapping, global_state: Mapping[str, np.ndarray]) -> None:
@@ -408,3 +445,7 @@ class FederatedServer:
         self.velocity = {
             k: np.asarray(v, dtype=np.float32) for k, v in state.get("velocity", {}).items()
         }
+        self.recent_states = [
+            {k: np.asarray(v, dtype=np.float32) for k, v in saved.items()}
+            for saved in state.get("recent_states", [])
+        ][-self.task.config.average_last_rounds :]

@@ -95,6 +95,10 @@ class FedConfig:
     # averaged update; 0 momentum and lr 1 are plain FedAvg
     server_momentum: float = 0.0
     server_lr: float = 1.0
+    # the model the server evaluates and releases: the mean of the global tensors of the last
+    # N rounds (Polyak tail averaging; post-processing, so no privacy cost). Training goes on
+    # from the latest round's tensors. 1: the latest round's model itself
+    average_last_rounds: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,7 +111,14 @@ class FedConfig:
         one_of("aggregation", AGGREGATIONS)
         one_of("partition", PARTITIONS)
         one_of("prefix_precision", PREFIX_PRECISIONS)
-        for name in ("num_clients", "clients_per_round", "rounds", "local_epochs", "batch_size"):
+        for name in (
+            "num_clients",
+            "clients_per_round",
+            "rounds",
+            "local_epochs",
+            "batch_size",
+            "average_last_rounds",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidConfig(f"{name} must be a positive integer, got {value!r}")
