@@ -28,6 +28,7 @@ import numpy as np
 from qfed.errors import InvalidConfig
 from qfed.simulation import simulate
 from qfed.task import FedConfig, FederatedTask
+from qfed.training import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "qfed-sweep"
@@ -96,10 +97,34 @@ def parse_point(items: list[str], flag: str = "sweep: --point") -> dict:
     return out
 
 
-def run(config: FedConfig, name: str) -> dict:
+def tail_average_accuracy(server, states: list[dict], last: int) -> list[float]:
+    """Per round, the evaluation accuracy of the mean of the last ``last`` rounds' tensors.
+
+    Every variant post-processes the same trajectory (the same noise), so the differences
+    between them are the averaging's alone.
+    """
+    test = server.task.test_data()
+    c = server.task.config
+    out = []
+    for end in range(1, len(states) + 1):
+        tail = states[max(0, end - last) : end]
+        mean = {k: np.mean([s[k] for s in tail], axis=0).astype(np.float32) for k in tail[0]}
+        server.model.load_trainable_state(mean)
+        report = evaluate(server.model, test.texts, test.labels, max_length=c.max_length)
+        out.append(round(report.accuracy, 3))
+    return out
+
+
+def run(config: FedConfig, name: str, tail_average: list[int] | None = None) -> dict:
     started = time.perf_counter()
+    states: list[dict] = []
     server = simulate(
-        config, progress=lambda line: print("   ", line, flush=True), task=TuningTask(config)
+        config,
+        progress=lambda line: print("   ", line, flush=True),
+        task=TuningTask(config),
+        on_round=lambda srv, _row: states.append(
+            {k: v.copy() for k, v in srv.global_state.items()}
+        ),
     )
     seconds = time.perf_counter() - started
     rows = server.history
@@ -111,6 +136,9 @@ def run(config: FedConfig, name: str) -> dict:
         "seconds": seconds,
         "per_round": [round(r["accuracy"], 3) for r in rows],
         "config": config.as_dict(),
+        "tail_average": {
+            str(n): tail_average_accuracy(server, states, n) for n in (tail_average or [])
+        },
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
@@ -124,12 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--point", nargs="+", action="append", default=[], help="key=value ...")
     p.add_argument("--quick", action="store_true", help="tiny model, 2 rounds (smoke test)")
     p.add_argument(
+        "--tail-average",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also evaluate, per round, the mean of the last N rounds' global tensors "
+        "(post-processing of the same run), for each N",
+    )
+    p.add_argument(
         "--app-defaults",
         action="store_true",
         help="start from the main job's defaults (qflower) instead of the first-pass base; "
         "--examples is then ignored",
     )
     args = p.parse_args(argv)
+    if any(n < 1 for n in args.tail_average):
+        raise SystemExit(f"sweep: --tail-average takes rounds >= 1, got {args.tail_average}")
     try:
         base = base_config(args)
     except InvalidConfig as exc:
@@ -145,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         name = ",".join(f"{k}={v}" for k, v in point.items()) or "base"
         print(f"== {name}", flush=True)
         examples = config.max_examples_per_client
-        results.append(run(config, f"{examples}ex-{name}"))
+        results.append(run(config, f"{examples}ex-{name}", args.tail_average))
     print()
     print(
         f"| setting (base: batch {base.batch_size}, lr {base.learning_rate}, clip "
@@ -159,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['name']} | {r['final']:.3f} | {r['best']:.3f} | {r['epsilon_max']:.2f} "
             f"| {r['seconds']:.0f} | {' '.join(f'{a:.3f}' for a in r['per_round'])} |"
         )
+    if args.tail_average:
+        print()
+        print("| setting | released model | accuracy per round | final |")
+        print("|---|---|---|---:|")
+        for r in results:
+            for n, accuracies in r["tail_average"].items():
+                label = "latest round" if n == "1" else f"mean of the last {n} rounds"
+                print(
+                    f"| {r['name']} | {label} | {' '.join(f'{a:.3f}' for a in accuracies)} "
+                    f"| {accuracies[-1]:.3f} |"
+                )
     return 0
 
 

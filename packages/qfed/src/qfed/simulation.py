@@ -23,6 +23,7 @@ def simulate(
     progress: Callable[[str], None] | None = print,
     policy: ClientPolicy | None = None,
     task: FederatedTask | None = None,
+    on_round: Callable[[FederatedServer, dict], None] | None = None,
 ) -> FederatedServer:
     """Run ``config.rounds`` rounds; returns the server (``.history`` has one row per round).
 
@@ -30,6 +31,7 @@ def simulate(
     ``policy`` (default: it accepts exactly what ``config`` asks, including the seeded test
     mode when ``config`` sets it, since one person runs both sides of a simulation).
     ``task`` replaces the task built from ``config`` (e.g. one with another evaluation set).
+    ``on_round(server, row)`` is called after each round (e.g. to keep each round's tensors).
     """
     task = task or FederatedTask(config)
     policy = policy or trusting_policy(config, allow_seeded_noise=config.insecure_seeded_noise)
@@ -57,6 +59,8 @@ def simulate(
             )
             replies.append(ClientReply(int(cid), result.state, result.metrics))
         row = server.run_round(selection, replies, started=started)
+        if on_round is not None:
+            on_round(server, row)
         if progress is not None:
             spent = row["budget_exhausted"]
             who = (
