@@ -279,3 +279,55 @@ def test_mean_and_variance_gradients_match_explicit_differences_near_the_data() 
                            rtol=1e-5, atol=1e-8)  # fmt: skip
         ref_dvar = -2.0 * np.einsum("mnd,nk,mk->md", dk, kinv, k)
         assert np.allclose(dvar, ref_dvar, rtol=1e-5, atol=1e-7)
+
+
+def test_boundary_probe_measures_the_slope_into_the_box_once() -> None:
+    from qhpo import Space
+    from qhpo.optimizers.gp import GPOptimizer
+    from qhpo.space import Float, Int
+
+    opt = GPOptimizer(Space([Float("a", 0.0, 1.0), Float("b", 0.0, 1.0)]), 0)
+    best = np.array([1.0, 0.31])
+    known = np.array([best, [0.5, 0.5], [0.1, 0.9]])
+    # the acquisition asks for the best trial's neighbour on the face a = 1: a step inside
+    probe = opt._boundary_probe(np.array([1.0, 0.3]), best, known)
+    assert np.allclose(probe, [1.0 - opt.probe_step, 0.3])
+    # on the face a = 0 it steps the other way; rounding of 1.0 through the space still counts
+    probe0 = opt._boundary_probe(np.array([0.0, 0.3]), np.array([1e-12, 0.31]), known)
+    assert np.allclose(probe0, [opt.probe_step, 0.3])
+    # once a trial lies just inside near the best one, the face is refined as asked
+    measured = np.vstack([known, [1.0 - opt.probe_step, 0.3]])
+    assert np.array_equal(opt._boundary_probe(np.array([1.0, 0.3]), best, measured), [1.0, 0.3])
+    # a jump along the face, an interior point, or probe_step=0: left alone
+    for p in ([1.0, 0.6], [0.9, 0.3]):
+        assert np.array_equal(opt._boundary_probe(np.array(p), best, known), p)
+    off = GPOptimizer(opt.space, 0, probe_step=0.0)
+    assert np.array_equal(off._boundary_probe(np.array([1.0, 0.3]), best, known), [1.0, 0.3])
+    # an integer too coarse for the step rounds back onto the face: no probe, no duplicate
+    coarse = GPOptimizer(Space([Int("k", 0, 3), Float("b", 0.0, 1.0)]), 0)
+    assert np.array_equal(coarse._boundary_probe(np.array([1.0, 0.3]), best, known), [1.0, 0.3])
+
+
+@pytest.mark.parametrize("option", [-0.1, 0.5, True, "0.02"])
+def test_probe_step_is_checked(option: object) -> None:
+    from qhpo import Space
+    from qhpo.errors import InvalidTrial
+    from qhpo.optimizers.gp import GPOptimizer
+    from qhpo.space import Float
+
+    with pytest.raises(InvalidTrial, match="probe_step"):
+        GPOptimizer(Space([Float("x", 0.0, 1.0)]), 0, probe_step=option)
+
+
+@pytest.mark.parametrize("seed", [3, 12])
+def test_branin_seeds_that_stalled_on_the_x0_edge_reach_the_minimum(seed: int) -> None:
+    # before the boundary probe, gp spent trials 12-43 (seed 3) and 7-44 (seed 12) on the
+    # face x0 = 10 beside the minimum at x0 = 9.42 and ended 50 evaluations at regret 1.55
+    import qhpo
+    from qhpo.testfunctions import PROBLEMS
+
+    problem = PROBLEMS["branin"]
+    result = qhpo.minimize(problem, problem.space, 50, "gp", seed=seed)
+    assert problem.regret(result.best_value) < 0.01
+    xs = np.array([[t.params["x0"], t.params["x1"]] for t in result.trials])
+    assert np.sum(np.isclose(xs[:, 0], 10.0)) < 10
